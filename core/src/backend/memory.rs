@@ -1,0 +1,377 @@
+//! The in-process backend: sharded records, one index lock, deep copies in and out.
+//!
+//! Locking: reads and plain read-modify-writes (touch, patch, update of the same user) take
+//! only their record's shard lock. Anything that changes the (site, user) index or the set of
+//! ids (insert, remove, rotate, login, sweep) first takes the index lock, which serialises
+//! those steps; under it, shard locks are taken one at a time, so no two locks are ever waited
+//! for in different orders.
+
+use super::{Backend, Change, Modified, Page, Record, WriteCtx, is_live};
+use crate::controls::admission::{Admission, Member};
+use crate::error::{Error, ErrorKind, Result};
+use crate::id;
+use crate::session::Session;
+use async_trait::async_trait;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard};
+
+const SHARDS: usize = 16;
+
+/// The memory backend.
+#[derive(Debug)]
+pub struct MemoryBackend {
+    shards: Box<[Mutex<Shard>]>,
+    index: Mutex<Index>,
+    hasher: RandomState,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    session: Session,
+    expires_ms: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    records: HashMap<String, Stored>,
+    /// (expiry, id) of every record that expires: the sweep pops from the front.
+    expiry: BTreeSet<(i64, String)>,
+}
+
+impl Shard {
+    fn put(&mut self, stored: Stored) {
+        if let Some(old) = self.take(&stored.session.id) {
+            drop(old);
+        }
+        if let Some(exp) = stored.expires_ms {
+            self.expiry.insert((exp, stored.session.id.clone()));
+        }
+        self.records.insert(stored.session.id.clone(), stored);
+    }
+
+    fn take(&mut self, id: &str) -> Option<Stored> {
+        let stored = self.records.remove(id)?;
+        if let Some(exp) = stored.expires_ms {
+            self.expiry.remove(&(exp, id.to_owned()));
+        }
+        Some(stored)
+    }
+}
+
+type UserKey = (String, String);
+
+#[derive(Debug, Default)]
+struct Index {
+    users: HashMap<UserKey, BTreeSet<String>>,
+    tombstones: HashMap<String, i64>,
+    tombstone_expiry: BTreeSet<(i64, String)>,
+}
+
+impl Index {
+    fn add(&mut self, s: &Session) {
+        if let Some(user) = &s.user_id {
+            self.users.entry((s.site_id.clone(), user.clone())).or_default().insert(s.id.clone());
+        }
+    }
+
+    fn drop_member(&mut self, s: &Session) {
+        if let Some(user) = &s.user_id {
+            let key = (s.site_id.clone(), user.clone());
+            if let Some(ids) = self.users.get_mut(&key) {
+                ids.remove(&s.id);
+                if ids.is_empty() {
+                    self.users.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn tombstone(&mut self, id: &str, until_ms: i64) {
+        if let Some(old) = self.tombstones.insert(id.to_owned(), until_ms) {
+            self.tombstone_expiry.remove(&(old, id.to_owned()));
+        }
+        self.tombstone_expiry.insert((until_ms, id.to_owned()));
+    }
+
+    fn is_tombstoned(&self, id: &str, now_ms: i64) -> bool {
+        self.tombstones.get(id).is_some_and(|until| now_ms < *until)
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryBackend {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            index: Mutex::new(Index::default()),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, id: &str) -> MutexGuard<'_, Shard> {
+        let i = (self.hasher.hash_one(id) as usize) % SHARDS;
+        lock(&self.shards[i])
+    }
+
+    fn index(&self) -> MutexGuard<'_, Index> {
+        lock(&self.index)
+    }
+
+    fn read(&self, id: &str) -> Option<Stored> {
+        self.shard(id).records.get(id).cloned()
+    }
+
+    /// Runs an admission for `record`'s (site, user) and applies its decision. The index lock
+    /// must be held (it is passed in), so the membership cannot change meanwhile.
+    fn admit(
+        &self,
+        index: &mut Index,
+        record: &Record,
+        admission: &Admission,
+        ctx: WriteCtx,
+    ) -> Result<Vec<Session>> {
+        let Some(user) = &record.session.user_id else { return Ok(Vec::new()) };
+        let key = (record.session.site_id.clone(), user.clone());
+        let members: Vec<Member> = index
+            .users
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|id| **id != record.session.id)
+            .filter_map(|id| self.read(id))
+            .map(|s| Member {
+                id: s.session.id.clone(),
+                created_ms: s.session.created_at.unix_ms(),
+                accessed_ms: s.session.last_accessed_at.unix_ms(),
+                expires_ms: s.expires_ms,
+            })
+            .collect();
+        let decision = admission.decide(&members)?;
+        let mut evicted = Vec::new();
+        for id in &decision.evict {
+            if let Some(old) = self.shard(id).take(id) {
+                index.drop_member(&old.session);
+                index.tombstone(id, ctx.tombstone_until_ms);
+                evicted.push(old.session);
+            }
+        }
+        for id in &decision.expired {
+            if let Some(old) = self.shard(id).take(id) {
+                index.drop_member(&old.session);
+            }
+        }
+        Ok(evicted)
+    }
+
+    fn conflict(id: &str) -> Error {
+        Error::new(ErrorKind::SessionConflict, "a session with this id exists or was recently deleted")
+            .with("session_id_hash", id::hash(id))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn stored(record: &Record) -> Stored {
+    Stored { session: record.session.clone(), expires_ms: record.expires_ms }
+}
+
+fn same_membership(a: &Session, b: &Session) -> bool {
+    a.id == b.id && a.site_id == b.site_id && a.user_id == b.user_id
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    async fn load(&self, id: &str) -> Result<Option<Session>> {
+        Ok(self.read(id).map(|s| s.session))
+    }
+
+    async fn insert(&self, record: &Record, admission: Option<&Admission>, ctx: WriteCtx) -> Result<Vec<Session>> {
+        let mut index = self.index();
+        let id = &record.session.id;
+        if index.is_tombstoned(id, ctx.now_ms) || self.shard(id).records.contains_key(id) {
+            return Err(Self::conflict(id));
+        }
+        let evicted = match admission {
+            Some(a) => self.admit(&mut index, record, a, ctx)?,
+            None => Vec::new(),
+        };
+        self.shard(id).put(stored(record));
+        index.add(&record.session);
+        Ok(evicted)
+    }
+
+    async fn modify(
+        &self,
+        id: &str,
+        change: &Change<'_>,
+        admission: Option<&Admission>,
+        ctx: WriteCtx,
+    ) -> Result<Modified> {
+        // Fast path: the change keeps id, site and user, so only this record's shard is involved.
+        {
+            let mut shard = self.shard(id);
+            let Some(current) = shard.records.get(id) else { return Ok(Modified::Missing) };
+            let record = change(current.session.clone())?;
+            if same_membership(&current.session, &record.session) {
+                shard.put(stored(&record));
+                return Ok(Modified::Written { record: Box::new(record), evicted: Vec::new() });
+            }
+        }
+        // Slow path (rotate, login): under the index lock, decide, then commit only if the
+        // record is still the one the change saw; otherwise start over.
+        let mut index = self.index();
+        loop {
+            let Some(current) = self.read(id) else { return Ok(Modified::Missing) };
+            let record = change(current.session.clone())?;
+            let new_id = &record.session.id;
+            if new_id != id && (index.is_tombstoned(new_id, ctx.now_ms) || self.read(new_id).is_some()) {
+                return Err(Self::conflict(new_id));
+            }
+            let moves_user = record.session.user_id.is_some()
+                && (record.session.user_id != current.session.user_id
+                    || record.session.site_id != current.session.site_id);
+            {
+                let mut shard = self.shard(id);
+                match shard.records.get(id) {
+                    Some(now) if now.session == current.session => {}
+                    _ => continue,
+                }
+                if new_id != id {
+                    shard.take(id);
+                } else if !moves_user {
+                    shard.put(stored(&record));
+                    return Ok(Modified::Written { record: Box::new(record), evicted: Vec::new() });
+                }
+            }
+            index.drop_member(&current.session);
+            let evicted = match (moves_user, admission) {
+                (true, Some(a)) => match self.admit(&mut index, &record, a, ctx) {
+                    Ok(evicted) => evicted,
+                    Err(e) => {
+                        // Refused: put the session back exactly as it was.
+                        index.add(&current.session);
+                        self.shard(id).put(current);
+                        return Err(e);
+                    }
+                },
+                _ => Vec::new(),
+            };
+            if new_id != id {
+                index.tombstone(id, ctx.tombstone_until_ms);
+            }
+            self.shard(new_id).put(stored(&record));
+            index.add(&record.session);
+            return Ok(Modified::Written { record: Box::new(record), evicted });
+        }
+    }
+
+    async fn remove(&self, ids: &[String], tombstone: bool, ctx: WriteCtx) -> Result<u64> {
+        let mut index = self.index();
+        let mut removed = 0;
+        for id in ids {
+            if let Some(old) = self.shard(id).take(id) {
+                index.drop_member(&old.session);
+                removed += 1;
+                if tombstone {
+                    index.tombstone(id, ctx.tombstone_until_ms);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn user_sessions(&self, site: &str, user: &str) -> Result<Vec<Session>> {
+        let index = self.index();
+        let key = (site.to_owned(), user.to_owned());
+        Ok(index.users.get(&key).into_iter().flatten().filter_map(|id| self.read(id)).map(|s| s.session).collect())
+    }
+
+    async fn page(&self, site: &str, cursor: Option<&str>, limit: usize, now_ms: i64) -> Result<Page> {
+        let mut ids: Vec<String> = Vec::new();
+        for shard in &self.shards {
+            let shard = lock(shard);
+            ids.extend(
+                shard
+                    .records
+                    .values()
+                    .filter(|s| s.session.site_id == site && is_live(s.expires_ms, now_ms))
+                    .filter(|s| cursor.is_none_or(|c| s.session.id.as_str() > c))
+                    .map(|s| s.session.id.clone()),
+            );
+        }
+        ids.sort_unstable();
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let sessions: Vec<Session> = ids.iter().filter_map(|id| self.read(id)).map(|s| s.session).collect();
+        let cursor = if more { ids.last().cloned() } else { None };
+        Ok(Page { sessions, cursor })
+    }
+
+    async fn count(&self, site: &str, now_ms: i64) -> Result<u64> {
+        let live = self.shards.iter().map(|shard| {
+            lock(shard).records.values().filter(|s| s.session.site_id == site && is_live(s.expires_ms, now_ms)).count()
+        });
+        Ok(live.sum::<usize>() as u64)
+    }
+
+    async fn clear(&self, site: &str, now_ms: i64) -> Result<u64> {
+        let mut index = self.index();
+        let mut removed = 0;
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            let ids: Vec<String> =
+                shard.records.values().filter(|s| s.session.site_id == site).map(|s| s.session.id.clone()).collect();
+            for id in ids {
+                if let Some(old) = shard.take(&id) {
+                    index.drop_member(&old.session);
+                    removed += u64::from(is_live(old.expires_ms, now_ms));
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
+        let mut index = self.index();
+        let mut removed = 0;
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            while let Some((exp, id)) = shard.expiry.first().cloned() {
+                if is_live(Some(exp), now_ms) {
+                    break;
+                }
+                if let Some(old) = shard.take(&id) {
+                    index.drop_member(&old.session);
+                    removed += 1;
+                }
+            }
+        }
+        while let Some((until, id)) = index.tombstone_expiry.first().cloned() {
+            if until > now_ms {
+                break;
+            }
+            index.tombstone_expiry.pop_first();
+            index.tombstones.remove(&id);
+        }
+        Ok(removed)
+    }
+
+    async fn close(&self) -> Result<()> {
+        let mut index = self.index();
+        *index = Index::default();
+        for shard in &self.shards {
+            *lock(shard) = Shard::default();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! Session ids: 32 bytes from the OS CSPRNG, base64url without padding; strict parsing; and
+//! the salted hash that stands in for an id in events and logs.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use once_cell::sync::Lazy;
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+
+/// Bytes of entropy in a generated id (as omnistorage-core).
+pub const ID_BYTES: usize = 32;
+
+/// A new random session id (43 characters of `[A-Za-z0-9_-]`).
+///
+/// # Panics
+/// If the operating system's random source fails.
+pub fn generate() -> String {
+    let mut bytes = [0u8; ID_BYTES];
+    // The OS CSPRNG failing leaves no safe fallback: a predictable id would be worse than a crash.
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `id` has the shape of a session id: `^[A-Za-z0-9_-]{22,128}$`.
+///
+/// Anything else can never address a record (nor an index key, whatever the backend).
+pub fn is_well_formed(id: &str) -> bool {
+    (22..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Per-process salt: hashes correlate events within a process and reveal nothing outside it.
+static SALT: Lazy<[u8; 16]> = Lazy::new(|| {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the operating system's random source failed");
+    salt
+});
+
+/// The salted, truncated SHA-256 of an id (16 hex characters), for events, logs and errors.
+pub fn hash(id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(*SALT);
+    h.update(id.as_bytes());
+    let digest = h.finalize();
+    digest[..8].iter().fold(String::with_capacity(16), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn generated_ids_are_43_urlsafe_chars_of_32_bytes_and_distinct() {
+        let ids: HashSet<_> = (0..1000).map(|_| generate()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 43);
+            assert!(is_well_formed(id));
+            assert_eq!(URL_SAFE_NO_PAD.decode(id).unwrap().len(), 32);
+        }
+    }
+
+    #[test]
+    fn parsing_is_strict() {
+        assert!(is_well_formed(&"a".repeat(22)));
+        assert!(is_well_formed(&"a".repeat(128)));
+        assert!(!is_well_formed(&"a".repeat(21)));
+        assert!(!is_well_formed(&"a".repeat(129)));
+        assert!(!is_well_formed("user:0000000000000000000000"));
+        assert!(!is_well_formed("aaaaaaaaaaaaaaaaaaaaaa*"));
+        assert!(!is_well_formed("aaaaaaaaaaaaaaaaaaaaaé"));
+    }
+
+    #[test]
+    fn hash_is_stable_in_process_and_hides_the_id() {
+        let id = generate();
+        assert_eq!(hash(&id), hash(&id));
+        assert_eq!(hash(&id).len(), 16);
+        assert!(!id.contains(&hash(&id)));
+        assert_ne!(hash(&id), hash(&generate()));
+    }
+}

@@ -1,0 +1,33 @@
+//! omnisession: a server-side session store with one core and every control.
+//!
+//! - [`Store`] is the store contract: create, get, update, patch, touch, rotate, delete, and
+//!   the per-user and per-site operations, each with every control applied.
+//! - [`controls`] holds the rules: per-user admission and eviction, expiry, violations.
+//! - [`backend`] is the storage seam, with the memory, SQLite and file backends.
+//! - [`Session`] is the record, written in omnistorage-core's wire format.
+//!
+//! The core knows nothing of its hosts: the Node and Python bindings convert arguments, call
+//! the core and map [`Error`]s to their native error types.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod clock;
+pub mod controls;
+pub mod error;
+pub mod id;
+pub mod json;
+pub mod options;
+pub mod runtime;
+pub mod session;
+pub mod store;
+pub mod timestamp;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use controls::admission::EvictionPolicy;
+pub use controls::violation::{FnSink, Violation, ViolationKind, ViolationSink};
+pub use error::{Error, ErrorKind, Result};
+pub use options::{BackendConfig, Options};
+pub use session::Session;
+pub use store::{NewSession, Patch, SessionPage, SessionUpdate, Store};
+pub use timestamp::Timestamp;

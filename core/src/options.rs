@@ -1,0 +1,192 @@
+//! Store options, their defaults and their validation (`CONFIG_INVALID`).
+//!
+//! Bindings hand options over as a JSON object with the snake_case names below and durations
+//! in milliseconds ([`Options::from_json`]), so that every option is parsed and checked here.
+
+use crate::backend::Backend;
+use crate::clock::{Clock, SystemClock};
+use crate::controls::admission::EvictionPolicy;
+use crate::controls::expiry::ExpiryRule;
+use crate::controls::violation::ViolationSink;
+use crate::error::{Error, Result};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where sessions are stored.
+#[derive(Debug, Clone)]
+pub enum BackendConfig {
+    /// In-process memory.
+    Memory,
+    /// One SQLite file (WAL), shareable by several processes.
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// One JSON file per session under a directory.
+    File {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A backend built outside the core (a host-language custom backend, or Redis).
+    Custom(Arc<dyn Backend>),
+}
+
+/// Everything `Store::open` takes. `Options::default()` is a memory store with DESIGN.md's
+/// defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where sessions live.
+    pub backend: BackendConfig,
+    /// Prefix of every backend key (Redis); default `session:`.
+    pub key_prefix: String,
+    /// This store's site; sessions of other sites are invisible. Empty = no isolation.
+    pub site_id: String,
+    /// Largest session JSON in bytes (0 = no limit). Default 1 MiB.
+    pub max_session_size: usize,
+    /// Most live sessions per user and site (0 = no limit).
+    pub max_sessions_per_user: usize,
+    /// What happens at the per-user limit.
+    pub eviction_policy: EvictionPolicy,
+    /// Lifetime of a session created without a ttl, in ms (0 = never). Default 24 h.
+    pub default_ttl_ms: u64,
+    /// Idle timeout in ms (0 = off).
+    pub idle_timeout_ms: u64,
+    /// Interval of the expiry sweep in ms (0 = off). Default 5 min.
+    pub cleanup_interval_ms: u64,
+    /// How long a deleted, rotated or evicted id stays unusable, in ms. Default 10 min.
+    pub tombstone_ttl_ms: u64,
+    /// Whether sessions without a user may be created.
+    pub allow_anonymous: bool,
+    /// Receives violation events.
+    pub on_violation: Option<Arc<dyn ViolationSink>>,
+    /// Source of "now" (tests use a manual clock).
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Largest `max_session_size` accepted (64 MiB): a bigger session is a design error.
+pub const MAX_SESSION_SIZE_CAP: usize = 64 << 20;
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            backend: BackendConfig::Memory,
+            key_prefix: "session:".to_owned(),
+            site_id: String::new(),
+            max_session_size: 1 << 20,
+            max_sessions_per_user: 0,
+            eviction_policy: EvictionPolicy::Oldest,
+            default_ttl_ms: 24 * 3600 * 1000,
+            idle_timeout_ms: 0,
+            cleanup_interval_ms: 5 * 60 * 1000,
+            tombstone_ttl_ms: 10 * 60 * 1000,
+            allow_anonymous: false,
+            on_violation: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Longest duration accepted for any option (100 years): beyond it, arithmetic overflows.
+const MAX_DURATION_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+impl Options {
+    /// Options from a JSON object (the bindings' common form). Unknown names, wrong types and
+    /// out-of-range values are `CONFIG_INVALID` with the option's name in `details.option`.
+    pub fn from_json(map: &Map<String, Value>) -> Result<Options> {
+        let mut o = Options::default();
+        let mut backend_name = "memory".to_owned();
+        let mut path: Option<PathBuf> = None;
+        for (key, value) in map {
+            match key.as_str() {
+                "backend" => backend_name = string(key, value)?,
+                "path" => path = Some(PathBuf::from(string(key, value)?)),
+                "key_prefix" => o.key_prefix = string(key, value)?,
+                "site_id" => o.site_id = string(key, value)?,
+                "max_session_size" => o.max_session_size = count(key, value)?,
+                "max_sessions_per_user" => o.max_sessions_per_user = count(key, value)?,
+                "eviction_policy" => o.eviction_policy = string(key, value)?.parse()?,
+                "default_ttl" => o.default_ttl_ms = duration(key, value)?,
+                "idle_timeout" => o.idle_timeout_ms = duration(key, value)?,
+                "cleanup_interval" => o.cleanup_interval_ms = duration(key, value)?,
+                "tombstone_ttl" => o.tombstone_ttl_ms = duration(key, value)?,
+                "allow_anonymous" => {
+                    o.allow_anonymous = value
+                        .as_bool()
+                        .ok_or_else(|| Error::config(key, "allow_anonymous must be a boolean"))?;
+                }
+                other => return Err(Error::config(other, format!("unknown option {other:?}"))),
+            }
+        }
+        o.backend = match (backend_name.as_str(), path) {
+            ("memory", None) => BackendConfig::Memory,
+            ("memory", Some(_)) => return Err(Error::config("path", "the memory backend takes no path")),
+            ("sqlite", Some(path)) => BackendConfig::Sqlite { path },
+            ("file", Some(path)) => BackendConfig::File { path },
+            ("sqlite" | "file", None) => {
+                return Err(Error::config("path", format!("the {backend_name} backend needs a path")));
+            }
+            (other, _) => {
+                return Err(Error::config(
+                    "backend",
+                    format!("backend must be \"memory\", \"sqlite\", \"file\" or \"redis\", not {other:?}"),
+                ));
+            }
+        };
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Checks the combination of options.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_session_size > MAX_SESSION_SIZE_CAP {
+            return Err(Error::config(
+                "max_session_size",
+                format!("max_session_size must be at most {MAX_SESSION_SIZE_CAP} bytes"),
+            ));
+        }
+        for (name, ms) in [
+            ("default_ttl", self.default_ttl_ms),
+            ("idle_timeout", self.idle_timeout_ms),
+            ("cleanup_interval", self.cleanup_interval_ms),
+            ("tombstone_ttl", self.tombstone_ttl_ms),
+        ] {
+            if ms > MAX_DURATION_MS {
+                return Err(Error::config(name, format!("{name} must be at most 100 years")));
+            }
+        }
+        if self.key_prefix.is_empty() {
+            return Err(Error::config("key_prefix", "key_prefix must not be empty"));
+        }
+        if self.site_id.len() > 256 {
+            return Err(Error::config("site_id", "site_id must be at most 256 bytes"));
+        }
+        if let BackendConfig::Sqlite { path } | BackendConfig::File { path } = &self.backend
+            && path.as_os_str().is_empty()
+        {
+            return Err(Error::config("path", "path must not be empty"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn expiry(&self) -> ExpiryRule {
+        ExpiryRule { default_ttl_ms: self.default_ttl_ms, idle_timeout_ms: self.idle_timeout_ms }
+    }
+}
+
+fn string(key: &str, value: &Value) -> Result<String> {
+    value.as_str().map(str::to_owned).ok_or_else(|| Error::config(key, format!("{key} must be a string")))
+}
+
+fn count(key: &str, value: &Value) -> Result<usize> {
+    value
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| Error::config(key, format!("{key} must be a non-negative integer")))
+}
+
+fn duration(key: &str, value: &Value) -> Result<u64> {
+    value
+        .as_u64()
+        .ok_or_else(|| Error::config(key, format!("{key} must be a non-negative integer of milliseconds")))
+}

@@ -1,0 +1,645 @@
+//! The store contract: every operation of DESIGN.md, with every control, over any backend.
+//!
+//! This file is the one place that says what an operation does: which checks run, in which
+//! order, what counts as missing or expired, which violation is raised. Backends only store.
+
+use crate::backend::{self, Backend, Modified, Page, Record, WriteCtx};
+use crate::controls::admission::Admission;
+use crate::controls::violation::{Reporter, Violation, ViolationKind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::id;
+use crate::json::{self, NotJson};
+use crate::options::{BackendConfig, Options};
+use crate::runtime;
+use crate::session::Session;
+use crate::timestamp::Timestamp;
+use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+/// Longest user id accepted, in bytes.
+pub const MAX_USER_ID_BYTES: usize = 256;
+/// Page size of [`Store::list`] when none is given, and the largest accepted.
+pub const DEFAULT_PAGE: usize = 100;
+/// Largest page size of [`Store::list`].
+pub const MAX_PAGE: usize = 1000;
+
+/// What `create` takes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewSession {
+    /// The owner; `None` only with `allow_anonymous`.
+    pub user_id: Option<String>,
+    /// Initial data.
+    pub data: Map<String, Value>,
+    /// Lifetime in ms; `None` = the store's `default_ttl`, `Some(0)` = never expires.
+    pub ttl_ms: Option<u64>,
+    /// A caller-chosen id (must match `^[A-Za-z0-9_-]{22,128}$`); `None` = generated.
+    pub id: Option<String>,
+    /// Client address.
+    pub ip_address: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Tenant.
+    pub organization_id: Option<String>,
+}
+
+/// What `update` takes: the new state of a session (a whole-record replace).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionUpdate {
+    /// The session to replace.
+    pub id: String,
+    /// The new data (replaces the old data entirely).
+    pub data: Map<String, Value>,
+    /// Attach a user to an anonymous session (login); the same user is a no-op, another user
+    /// is `SESSION_INVALID` (rotate, or create a new session, to change users).
+    pub user_id: Option<String>,
+    /// New tenant; `None` keeps the stored one.
+    pub organization_id: Option<String>,
+    /// New client address; `None` keeps the stored one.
+    pub ip_address: Option<String>,
+    /// New user agent; `None` keeps the stored one.
+    pub user_agent: Option<String>,
+    /// Expected current version; a mismatch is `SESSION_CONFLICT`.
+    pub version: Option<u64>,
+}
+
+/// What `patch` takes: top-level data keys to set and to remove.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Patch {
+    /// Keys to set (other keys are left as they are).
+    pub set: Map<String, Value>,
+    /// Keys to remove.
+    pub unset: Vec<String>,
+    /// Expected current version; a mismatch is `SESSION_CONFLICT`.
+    pub version: Option<u64>,
+}
+
+/// One page of [`Store::list`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SessionPage {
+    /// The sessions of this page.
+    pub sessions: Vec<Session>,
+    /// Pass it back to get the next page; `None` after the last one.
+    pub cursor: Option<String>,
+}
+
+/// A session store: cheap to clone, safe to share across tasks and threads.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Arc<dyn Backend>,
+    options: Options,
+    reporter: Reporter,
+    closed: AtomicBool,
+    sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Validates the options, opens the backend and starts the expiry sweep.
+    pub async fn open(options: Options) -> Result<Store> {
+        options.validate()?;
+        let backend: Arc<dyn Backend> = match &options.backend {
+            BackendConfig::Memory => Arc::new(backend::memory::MemoryBackend::new()),
+            BackendConfig::Sqlite { path } => backend::sqlite::open(path).await?,
+            BackendConfig::File { path } => backend::file::open(path).await?,
+            BackendConfig::Custom(b) => Arc::clone(b),
+        };
+        let inner = Arc::new(Inner {
+            backend,
+            reporter: Reporter::new(options.on_violation.clone()),
+            options,
+            closed: AtomicBool::new(false),
+            sweeper: Mutex::new(None),
+        });
+        if inner.options.cleanup_interval_ms > 0 {
+            let task = runtime::spawn(sweep(Arc::downgrade(&inner), inner.options.cleanup_interval_ms));
+            *inner.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+        }
+        Ok(Store { inner })
+    }
+
+    /// The options this store was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// Creates a session: every control applies; an existing or recently deleted id is
+    /// `SESSION_CONFLICT` (never an overwrite).
+    pub async fn create(&self, new: NewSession) -> Result<Session> {
+        let s = &self.inner;
+        s.open_check()?;
+        let user_id = s.check_user(new.user_id, None)?;
+        let id = match new.id {
+            Some(id) if id::is_well_formed(&id) => id,
+            Some(_) => return Err(s.malformed_id(user_id.as_deref())),
+            None => id::generate(),
+        };
+        let mut data = new.data;
+        s.check_data(&mut data, Some(&id), user_id.as_deref())?;
+        let now = s.now();
+        let session = Session {
+            id,
+            user_id,
+            site_id: s.options.site_id.clone(),
+            organization_id: new.organization_id,
+            data,
+            created_at: now,
+            updated_at: now,
+            last_accessed_at: now,
+            expires_at: s.options.expiry().absolute(now, new.ttl_ms),
+            ip_address: new.ip_address.unwrap_or_default(),
+            user_agent: new.user_agent.unwrap_or_default(),
+            version: 1,
+        };
+        let pending = Pending::default();
+        let record = s.seal(session, &pending);
+        pending.flush(&s.reporter);
+        let record = record?;
+        let admission = s.admission(record.session.user_id.as_deref());
+        let result = s.backend.insert(&record, admission.as_ref(), s.ctx()).await;
+        let evicted = s.admitted(result, &record.session.id, record.session.user_id.as_deref())?;
+        s.report_evictions(&record.session, &evicted);
+        Ok(record.session)
+    }
+
+    /// The live session with this id, or `None` (missing, expired, another site's, malformed
+    /// id). Writes nothing but the removal of an expired record.
+    pub async fn get(&self, id: &str) -> Result<Option<Session>> {
+        let s = &self.inner;
+        s.open_check()?;
+        if !id::is_well_formed(id) {
+            s.malformed_id(None);
+            return Ok(None);
+        }
+        let Some(session) = s.backend.load(id).await? else { return Ok(None) };
+        if session.site_id != s.options.site_id {
+            s.site_mismatch(&session);
+            return Ok(None);
+        }
+        if !s.is_live(&session) {
+            s.backend.remove(&[session.id], false, s.ctx()).await?;
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    /// Replaces a session's data (and attaches a user to an anonymous one). Bumps `version`.
+    pub async fn update(&self, update: SessionUpdate) -> Result<Session> {
+        let s = &self.inner;
+        s.open_check()?;
+        let new_user = s.check_user(update.user_id.clone(), Some(()))?;
+        let mut data = update.data;
+        s.check_data(&mut data, Some(&update.id), new_user.as_deref())?;
+        s.modify(&update.id, |mut session, now, pending| {
+            check_version(&session, update.version)?;
+            match (&session.user_id, &new_user) {
+                (Some(old), Some(new)) if old != new => {
+                    return Err(Error::invalid("a session cannot change users; rotate or create a new one")
+                        .with("session_id_hash", id::hash(&session.id)));
+                }
+                (None, Some(_)) => session.user_id.clone_from(&new_user),
+                _ => {}
+            }
+            session.data.clone_from(&data);
+            if let Some(org) = &update.organization_id {
+                session.organization_id = Some(org.clone());
+            }
+            if let Some(ip) = &update.ip_address {
+                session.ip_address.clone_from(ip);
+            }
+            if let Some(ua) = &update.user_agent {
+                session.user_agent.clone_from(ua);
+            }
+            bump(&mut session, now);
+            s.seal(session, pending)
+        })
+        .await
+    }
+
+    /// Sets and removes top-level data keys atomically: parallel patches of different keys
+    /// all win. Same controls as `update`.
+    pub async fn patch(&self, id: &str, patch: Patch) -> Result<Session> {
+        let s = &self.inner;
+        s.open_check()?;
+        if let Some(key) = patch.unset.iter().find(|k| patch.set.contains_key(*k)) {
+            return Err(Error::invalid(format!("key {key:?} is both set and unset")).with("key", key.as_str()));
+        }
+        let mut set = patch.set;
+        s.check_data(&mut set, Some(id), None)?;
+        s.modify(id, |mut session, now, pending| {
+            check_version(&session, patch.version)?;
+            for key in &patch.unset {
+                session.data.remove(key);
+            }
+            for (k, v) in &set {
+                session.data.insert(k.clone(), v.clone());
+            }
+            bump(&mut session, now);
+            s.seal(session, pending)
+        })
+        .await
+    }
+
+    /// Marks the session used now: moves `last_accessed_at` (and so the idle expiry), never
+    /// past `expires_at`; leaves data, `updated_at` and `version` alone.
+    pub async fn touch(&self, id: &str) -> Result<Session> {
+        let s = &self.inner;
+        s.open_check()?;
+        s.modify(id, |mut session, now, pending| {
+            session.last_accessed_at = now;
+            s.seal(session, pending)
+        })
+        .await
+    }
+
+    /// Gives the session a new id (same user, data and expiry); the old id is gone and
+    /// tombstoned in the same step. The defence against session fixation.
+    pub async fn rotate(&self, id: &str) -> Result<Session> {
+        let s = &self.inner;
+        s.open_check()?;
+        s.modify(id, |mut session, now, pending| {
+            session.id = id::generate();
+            bump(&mut session, now);
+            s.seal(session, pending)
+        })
+        .await
+    }
+
+    /// Deletes a session; a missing one is not an error. The id stays unusable for
+    /// `tombstone_ttl` (no resurrection by an in-flight request after logout).
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        let s = &self.inner;
+        s.open_check()?;
+        if !id::is_well_formed(id) {
+            return Err(s.malformed_id(None));
+        }
+        match s.backend.load(id).await? {
+            Some(session) if session.site_id != s.options.site_id => s.site_mismatch(&session),
+            _ => {
+                s.backend.remove(&[id.to_owned()], true, s.ctx()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes this site's sessions of a user; returns how many live ones were removed.
+    pub async fn delete_by_user_id(&self, user_id: &str) -> Result<u64> {
+        let s = &self.inner;
+        s.open_check()?;
+        let user = s.check_user(Some(user_id.to_owned()), Some(()))?.unwrap_or_default();
+        let (live, expired) = s.user_sessions(&user).await?;
+        let ids = |v: Vec<Session>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        let removed = s.backend.remove(&ids(live), true, s.ctx()).await?;
+        s.backend.remove(&ids(expired), false, s.ctx()).await?;
+        Ok(removed)
+    }
+
+    /// This site's live sessions of a user, oldest `created_at` first, ties by id.
+    pub async fn list_by_user_id(&self, user_id: &str) -> Result<Vec<Session>> {
+        let s = &self.inner;
+        s.open_check()?;
+        let user = s.check_user(Some(user_id.to_owned()), Some(()))?.unwrap_or_default();
+        let (mut live, _) = s.user_sessions(&user).await?;
+        live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(live)
+    }
+
+    /// One page of this site's live sessions (admin views, express-session `all()`).
+    pub async fn list(&self, cursor: Option<&str>, limit: Option<usize>) -> Result<SessionPage> {
+        let s = &self.inner;
+        s.open_check()?;
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid(format!("limit must be between 1 and {MAX_PAGE}")).with("limit", limit));
+        }
+        let Page { sessions, cursor } =
+            s.backend.page(&s.options.site_id, cursor, limit, s.now().unix_ms()).await?;
+        let sessions = sessions.into_iter().filter(|x| s.is_live(x)).collect();
+        Ok(SessionPage { sessions, cursor })
+    }
+
+    /// Number of this site's live sessions.
+    pub async fn count(&self) -> Result<u64> {
+        let s = &self.inner;
+        s.open_check()?;
+        s.backend.count(&s.options.site_id, s.now().unix_ms()).await
+    }
+
+    /// Removes every session of this site; returns how many live ones there were.
+    pub async fn clear(&self) -> Result<u64> {
+        let s = &self.inner;
+        s.open_check()?;
+        s.backend.clear(&s.options.site_id, s.now().unix_ms()).await
+    }
+
+    /// Removes expired sessions now (the sweep runs this every `cleanup_interval`).
+    pub async fn cleanup(&self) -> Result<u64> {
+        let s = &self.inner;
+        s.open_check()?;
+        s.backend.purge_expired(s.now().unix_ms()).await
+    }
+
+    /// Closes the store: stops the sweep and releases the backend. Idempotent; every later
+    /// operation is `STORE_CLOSED`.
+    pub async fn close(&self) -> Result<()> {
+        let s = &self.inner;
+        if s.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(task) = s.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            task.abort();
+        }
+        s.backend.close().await
+    }
+
+    /// The error (and `not_serializable` violation) for host data that has no JSON form.
+    ///
+    /// Bindings call this when their conversion meets such a value, so that the rule's code and
+    /// event are the core's whatever the host.
+    pub fn not_serializable(&self, user_id: Option<&str>, problem: &NotJson) -> Error {
+        self.inner.not_serializable(None, user_id, problem)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.sweeper.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
+}
+
+async fn sweep(store: Weak<Inner>, interval_ms: u64) {
+    let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(s) = store.upgrade() else { return };
+        if s.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        match s.backend.purge_expired(s.now().unix_ms()).await {
+            Ok(n) if n > 0 => tracing::debug!(target: "omnisession", removed = n, "expired sessions swept"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(target: "omnisession", error = %e, "expiry sweep failed"),
+        }
+    }
+}
+
+fn check_version(session: &Session, expected: Option<u64>) -> Result<()> {
+    match expected {
+        Some(v) if v != session.version => Err(Error::new(
+            ErrorKind::SessionConflict,
+            format!("version {v} expected, the session is at version {}", session.version),
+        )
+        .with("expected", v)
+        .with("actual", session.version)
+        .with("session_id_hash", id::hash(&session.id))),
+        _ => Ok(()),
+    }
+}
+
+fn bump(session: &mut Session, now: Timestamp) {
+    session.updated_at = now;
+    session.last_accessed_at = now;
+    session.version += 1;
+}
+
+/// Violations found inside a backend's atomic step, reported once the step is over (a step
+/// may run its change more than once; only the last run's findings stand).
+#[derive(Debug, Default)]
+struct Pending(Mutex<Vec<Violation>>);
+
+impl Pending {
+    fn reset(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    fn push(&self, v: Violation) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v);
+    }
+
+    fn flush(&self, reporter: &Reporter) {
+        for v in self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+            reporter.report(&v);
+        }
+    }
+}
+
+impl Inner {
+    fn now(&self) -> Timestamp {
+        self.options.clock.now()
+    }
+
+    fn ctx(&self) -> WriteCtx {
+        let now_ms = self.now().unix_ms();
+        WriteCtx { now_ms, tombstone_until_ms: now_ms.saturating_add(self.options.tombstone_ttl_ms as i64) }
+    }
+
+    fn open_check(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) { Err(Error::closed()) } else { Ok(()) }
+    }
+
+    fn is_live(&self, session: &Session) -> bool {
+        backend::is_live(self.options.expiry().effective_ms(session), self.now().unix_ms())
+    }
+
+    fn violation(&self, kind: ViolationKind, id: Option<&str>, user: Option<&str>, message: String) -> Violation {
+        Violation {
+            kind,
+            session_id_hash: id.map(id::hash),
+            user_id: user.map(str::to_owned),
+            site_id: self.options.site_id.clone(),
+            size: 0,
+            limit: 0,
+            message,
+            at: self.now(),
+        }
+    }
+
+    /// A user id as given: required unless `allow_anonymous` (or `optional` for updates).
+    fn check_user(&self, user: Option<String>, optional: Option<()>) -> Result<Option<String>> {
+        let problem = match &user {
+            None if optional.is_some() || self.options.allow_anonymous => return Ok(None),
+            None => "a user id is required (or open the store with allow_anonymous)",
+            Some(u) if u.is_empty() => "the user id must not be empty",
+            Some(u) if u.len() > MAX_USER_ID_BYTES => "the user id is longer than 256 bytes",
+            Some(_) => return Ok(user),
+        };
+        let v = self.violation(ViolationKind::InvalidSession, None, None, problem.to_owned());
+        self.reporter.report(&v);
+        Err(Error::invalid(problem))
+    }
+
+    fn malformed_id(&self, user: Option<&str>) -> Error {
+        let message = "the session id is not of the form [A-Za-z0-9_-]{22,128}";
+        self.reporter.report(&self.violation(ViolationKind::MalformedId, None, user, message.to_owned()));
+        Error::invalid(message).with("reason", "malformed_id")
+    }
+
+    fn site_mismatch(&self, foreign: &Session) {
+        let mut v = self.violation(
+            ViolationKind::SiteMismatch,
+            Some(&foreign.id),
+            foreign.user_id.as_deref(),
+            format!("session belongs to site {:?}, expected {:?}", foreign.site_id, self.options.site_id),
+        );
+        v.site_id.clone_from(&foreign.site_id);
+        self.reporter.report(&v);
+    }
+
+    fn not_serializable(&self, id: Option<&str>, user: Option<&str>, problem: &NotJson) -> Error {
+        let message = format!("session data is not JSON-only at {}: {}", problem.path, problem.reason);
+        self.reporter.report(&self.violation(ViolationKind::NotSerializable, id, user, message.clone()));
+        let mut e = Error::new(ErrorKind::SessionNotSerializable, message)
+            .with("path", problem.path.as_str())
+            .with("reason", problem.reason.as_str());
+        if let Some(id) = id {
+            e = e.with("session_id_hash", id::hash(id));
+        }
+        e
+    }
+
+    fn check_data(&self, data: &mut Map<String, Value>, id: Option<&str>, user: Option<&str>) -> Result<()> {
+        json::check_data(data).map_err(|p| self.not_serializable(id, user, &p))
+    }
+
+    /// The record to store: wire bytes, size limit, effective expiry.
+    fn seal(&self, session: Session, pending: &Pending) -> Result<Record> {
+        let wire = session.to_wire();
+        let limit = self.options.max_session_size;
+        if limit > 0 && wire.len() > limit {
+            let mut v = self.violation(
+                ViolationKind::SizeExceeded,
+                Some(&session.id),
+                session.user_id.as_deref(),
+                format!("size {} exceeds limit {limit}", wire.len()),
+            );
+            v.size = wire.len() as u64;
+            v.limit = limit as u64;
+            pending.push(v);
+            return Err(Error::new(
+                ErrorKind::SessionSizeExceeded,
+                format!("session size {} bytes exceeds limit {limit} bytes", wire.len()),
+            )
+            .with("size", wire.len())
+            .with("limit", limit)
+            .with("session_id_hash", id::hash(&session.id)));
+        }
+        let expires_ms = self.options.expiry().effective_ms(&session);
+        Ok(Record { session, wire, expires_ms })
+    }
+
+    fn admission(&self, user: Option<&str>) -> Option<Admission> {
+        (self.options.max_sessions_per_user > 0 && user.is_some()).then(|| Admission {
+            limit: self.options.max_sessions_per_user,
+            policy: self.options.eviction_policy,
+            now_ms: self.now().unix_ms(),
+        })
+    }
+
+    /// Reports a refused admission as a violation; passes everything else through.
+    fn admitted<T>(&self, result: Result<T>, id: &str, user: Option<&str>) -> Result<T> {
+        if let Err(e) = &result
+            && e.kind() == ErrorKind::SessionLimitExceeded
+        {
+            {
+                let mut v = self.violation(
+                    ViolationKind::SessionLimitExceeded,
+                    Some(id),
+                    user,
+                    e.message().to_owned(),
+                );
+                v.size = e.details().get("count").and_then(Value::as_u64).unwrap_or(0);
+                v.limit = self.options.max_sessions_per_user as u64;
+                self.reporter.report(&v);
+            }
+        }
+        result
+    }
+
+    fn report_evictions(&self, session: &Session, evicted: &[Session]) {
+        if evicted.is_empty() {
+            return;
+        }
+        let limit = self.options.max_sessions_per_user;
+        let had = limit - 1 + evicted.len();
+        let mut v = self.violation(
+            ViolationKind::SessionLimitExceeded,
+            Some(&session.id),
+            session.user_id.as_deref(),
+            format!("user has {had} sessions, limit is {limit}, evicted {}", evicted.len()),
+        );
+        v.size = had as u64;
+        v.limit = limit as u64;
+        self.reporter.report(&v);
+        for old in evicted {
+            tracing::info!(target: "omnisession", session_id_hash = %id::hash(&old.id),
+                user_id = old.user_id.as_deref().unwrap_or(""), "evicted session to enforce the per-user limit");
+        }
+    }
+
+    /// Live and expired indexed sessions of a user on this site.
+    async fn user_sessions(&self, user: &str) -> Result<(Vec<Session>, Vec<Session>)> {
+        let all = self.backend.user_sessions(&self.options.site_id, user).await?;
+        Ok(all.into_iter().filter(|x| x.site_id == self.options.site_id).partition(|x| self.is_live(x)))
+    }
+
+    /// The shared path of update, patch, touch and rotate: id check, then one atomic
+    /// read-modify-write in which site, expiry and the caller's change are applied.
+    async fn modify<F>(&self, id: &str, change: F) -> Result<Session>
+    where
+        F: Fn(Session, Timestamp, &Pending) -> Result<Record> + Send + Sync,
+    {
+        if !id::is_well_formed(id) {
+            return Err(self.malformed_id(None));
+        }
+        let pending = Pending::default();
+        let foreign: Mutex<Option<Session>> = Mutex::new(None);
+        let expired = AtomicBool::new(false);
+        let now = self.now();
+        let step = |session: Session| -> Result<Record> {
+            pending.reset();
+            if session.site_id != self.options.site_id {
+                *foreign.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session);
+                return Err(not_found(id));
+            }
+            if !backend::is_live(self.options.expiry().effective_ms(&session), now.unix_ms()) {
+                expired.store(true, Ordering::SeqCst);
+                return Err(Error::new(ErrorKind::SessionExpired, "the session has expired")
+                    .with("session_id_hash", id::hash(id)));
+            }
+            change(session, now, &pending)
+        };
+        // Only used by the backend when the change attaches a user (login of an anonymous session).
+        let admission = self.admission(Some(""));
+        let result = self.backend.modify(id, &step, admission.as_ref(), self.ctx()).await;
+        pending.flush(&self.reporter);
+        if let Some(foreign) = foreign.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            self.site_mismatch(&foreign);
+        }
+        match result {
+            Ok(Modified::Missing) => Err(not_found(id)),
+            Ok(Modified::Written { record, evicted }) => {
+                self.report_evictions(&record.session, &evicted);
+                Ok(record.session)
+            }
+            Err(e) if e.kind() == ErrorKind::SessionLimitExceeded => self.admitted(Err(e), id, None),
+            Err(e) => {
+                if expired.load(Ordering::SeqCst) {
+                    self.backend.remove(&[id.to_owned()], false, self.ctx()).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(ErrorKind::SessionNotFound, "no such session").with("session_id_hash", id::hash(id))
+}

@@ -1,0 +1,113 @@
+//! Instants as the wire format writes them: RFC 3339, UTC, `Z`, the fraction trimmed.
+
+use std::fmt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+const NANOS_PER_MILLI: i128 = 1_000_000;
+
+/// An instant with nanosecond precision (records written by other services keep theirs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i128);
+
+impl Timestamp {
+    /// From Unix milliseconds.
+    pub const fn from_unix_ms(ms: i64) -> Self {
+        Self(ms as i128 * NANOS_PER_MILLI)
+    }
+
+    /// From Unix nanoseconds.
+    pub const fn from_unix_nanos(nanos: i128) -> Self {
+        Self(nanos)
+    }
+
+    /// Unix milliseconds, rounded down (the unit every backend compares expiry in).
+    pub fn unix_ms(self) -> i64 {
+        self.0.div_euclid(NANOS_PER_MILLI) as i64
+    }
+
+    /// Unix nanoseconds.
+    pub const fn unix_nanos(self) -> i128 {
+        self.0
+    }
+
+    /// This instant plus `ms` milliseconds.
+    #[must_use]
+    pub const fn plus_ms(self, ms: i64) -> Self {
+        Self(self.0 + ms as i128 * NANOS_PER_MILLI)
+    }
+
+    /// Parses any RFC 3339 timestamp (any offset, any fraction).
+    pub fn parse(text: &str) -> Option<Self> {
+        OffsetDateTime::parse(text, &Rfc3339).ok().map(|t| Self(t.unix_timestamp_nanos()))
+    }
+
+    /// Writes the wire form: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, trailing zeros trimmed.
+    pub fn write_to(self, out: &mut String) {
+        use fmt::Write as _;
+        let t = OffsetDateTime::from_unix_timestamp_nanos(self.0).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        let nanos = t.nanosecond();
+        if nanos != 0 {
+            let digits = format!("{nanos:09}");
+            out.push('.');
+            out.push_str(digits.trim_end_matches('0'));
+        }
+        out.push('Z');
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(30);
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+/// The wire's "no absolute expiry": Go's zero `time.Time`.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// [`ZERO_TIME`] as an instant; anything at or before it reads as "no absolute expiry".
+pub const ZERO_INSTANT: Timestamp = Timestamp::from_unix_nanos(-62_135_596_800 * 1_000_000_000);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_go_rfc3339nano() {
+        assert_eq!(Timestamp::from_unix_ms(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp::from_unix_ms(1_500).to_string(), "1970-01-01T00:00:01.5Z");
+        assert_eq!(
+            Timestamp::from_unix_nanos(1_700_000_000_123_456_789).to_string(),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+    }
+
+    #[test]
+    fn parses_offsets_and_go_zero_time() {
+        let a = Timestamp::parse("2024-01-01T01:00:00+01:00").unwrap();
+        let b = Timestamp::parse("2024-01-01T00:00:00Z").unwrap();
+        assert_eq!(a, b);
+        let zero = Timestamp::parse(ZERO_TIME).unwrap();
+        assert_eq!(zero, ZERO_INSTANT);
+        assert_eq!(zero.to_string(), ZERO_TIME);
+        assert!(Timestamp::parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn unix_ms_rounds_down_before_the_epoch() {
+        assert_eq!(Timestamp::from_unix_nanos(-1).unix_ms(), -1);
+        assert_eq!(Timestamp::from_unix_nanos(1_999_999).unix_ms(), 1);
+    }
+}
