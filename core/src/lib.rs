@@ -31,3 +31,8 @@ pub use options::{BackendConfig, Options};
 pub use session::Session;
 pub use store::{NewSession, Patch, SessionPage, SessionUpdate, Store};
 pub use timestamp::Timestamp;
+
+/// The README's Rust examples, run as doctests so the README cannot drift from the code.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -93,6 +93,8 @@ pub struct Store {
 #[derive(Debug)]
 struct Inner {
     backend: Arc<dyn Backend>,
+    /// Whether `close` closes the backend: a custom backend belongs to whoever built it.
+    owns_backend: bool,
     options: Options,
     reporter: Reporter,
     closed: AtomicBool,
@@ -111,6 +113,7 @@ impl Store {
         };
         let inner = Arc::new(Inner {
             backend,
+            owns_backend: !matches!(options.backend, BackendConfig::Custom(_)),
             reporter: Reporter::new(options.on_violation.clone()),
             options,
             closed: AtomicBool::new(false),
@@ -354,7 +357,7 @@ impl Store {
         if let Some(task) = s.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
             task.abort();
         }
-        s.backend.close().await
+        if s.owns_backend { s.backend.close().await } else { Ok(()) }
     }
 
     /// The error (and `not_serializable` violation) for host data that has no JSON form.
@@ -548,17 +551,15 @@ impl Inner {
         if let Err(e) = &result
             && e.kind() == ErrorKind::SessionLimitExceeded
         {
-            {
-                let mut v = self.violation(
-                    ViolationKind::SessionLimitExceeded,
-                    Some(id),
-                    user,
-                    e.message().to_owned(),
-                );
-                v.size = e.details().get("count").and_then(Value::as_u64).unwrap_or(0);
-                v.limit = self.options.max_sessions_per_user as u64;
-                self.reporter.report(&v);
-            }
+            let mut v = self.violation(
+                ViolationKind::SessionLimitExceeded,
+                Some(id),
+                user,
+                e.message().to_owned(),
+            );
+            v.size = e.details().get("count").and_then(Value::as_u64).unwrap_or(0);
+            v.limit = self.options.max_sessions_per_user as u64;
+            self.reporter.report(&v);
         }
         result
     }

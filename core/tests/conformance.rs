@@ -1,0 +1,396 @@
+//! Runs every vector of `tests/conformance/*.json` against every backend.
+//! The format is described in `tests/conformance/README.md`.
+
+use omnisession::backend::memory::MemoryBackend;
+use omnisession::{
+    BackendConfig, Error, FnSink, ManualClock, NewSession, Options, Patch, Session, SessionUpdate,
+    Store, Violation, id,
+};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// 2030-01-01T00:00:00Z: where the manual clock of every case starts.
+const START_MS: i64 = 1_893_456_000_000;
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Memory,
+    Sqlite,
+    File,
+}
+
+/// One case's shared backend: every store of the case is opened over it.
+struct Shared {
+    kind: Kind,
+    memory: Arc<MemoryBackend>,
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Shared {
+    fn new(kind: Kind) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = match kind {
+            Kind::Sqlite => dir.path().join("sessions.db"),
+            _ => dir.path().join("sessions"),
+        };
+        Self { kind, memory: Arc::new(MemoryBackend::new()), _dir: dir, path }
+    }
+
+    fn backend(&self) -> BackendConfig {
+        match self.kind {
+            Kind::Memory => BackendConfig::Custom(self.memory.clone()),
+            Kind::Sqlite => BackendConfig::Sqlite { path: self.path.clone() },
+            Kind::File => BackendConfig::File { path: self.path.clone() },
+        }
+    }
+
+    fn options(&self, map: &Map<String, Value>, clock: &Arc<ManualClock>) -> Result<Options, Error> {
+        let mut map = map.clone();
+        map.entry("cleanup_interval").or_insert(json!(0));
+        let mut o = Options::from_json(&map)?;
+        o.backend = self.backend();
+        o.clock = clock.clone();
+        Ok(o)
+    }
+}
+
+/// The violations a store reported, in order.
+type Seen = Arc<Mutex<Vec<Violation>>>;
+
+struct Case {
+    shared: Shared,
+    clock: Arc<ManualClock>,
+    stores: Vec<(String, Store, Seen)>,
+    bound: HashMap<String, String>,
+}
+
+impl Case {
+    async fn open(kind: Kind, case: &Value) -> Result<Case, String> {
+        let shared = Shared::new(kind);
+        let clock = Arc::new(ManualClock::new(START_MS));
+        let default_stores = json!({"main": {}});
+        let specs = case.get("stores").unwrap_or(&default_stores).as_object().ok_or("stores must be an object")?;
+        let mut stores = Vec::new();
+        for (name, spec) in specs {
+            let mut options = shared
+                .options(spec.as_object().ok_or("store options must be an object")?, &clock)
+                .map_err(|e| format!("store {name}: {e}"))?;
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let sink = seen.clone();
+            options.on_violation = Some(Arc::new(FnSink(move |v: &Violation| sink.lock().unwrap().push(v.clone()))));
+            let store = Store::open(options).await.map_err(|e| format!("open {name}: {e}"))?;
+            stores.push((name.clone(), store, seen));
+        }
+        Ok(Case { shared, clock, stores, bound: HashMap::new() })
+    }
+
+    fn store(&self, step: &Value) -> Result<&(String, Store, Seen), String> {
+        match step.get("store").and_then(Value::as_str) {
+            None => self.stores.first().ok_or_else(|| "no store".to_owned()),
+            Some(name) => self.stores.iter().find(|s| s.0 == name).ok_or(format!("no store {name}")),
+        }
+    }
+
+    /// Replaces `"$name"` strings by bound ids and expands `{"$repeat": s, "times": n}`.
+    fn resolve(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => match s.strip_prefix('$').and_then(|n| self.bound.get(n)) {
+                Some(id) => Value::String(id.clone()),
+                None => v.clone(),
+            },
+            Value::Array(items) => Value::Array(items.iter().map(|i| self.resolve(i)).collect()),
+            Value::Object(m) => {
+                if let (Some(Value::String(s)), Some(n)) = (m.get("$repeat"), m.get("times").and_then(Value::as_u64)) {
+                    return Value::String(s.repeat(n as usize));
+                }
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), self.resolve(v))).collect())
+            }
+            _ => v.clone(),
+        }
+    }
+
+    async fn run_step(&mut self, step: &Value) -> Result<(), String> {
+        let op = step["op"].as_str().ok_or("step without op")?;
+        let args = self.resolve(step.get("args").unwrap_or(&json!({})));
+        let expect = step.get("expect").map(|e| self.resolve(e));
+        match op {
+            "advance" => {
+                self.clock.advance(args["ms"].as_i64().ok_or("advance needs ms")?);
+                return Ok(());
+            }
+            "violations" => {
+                let (_, _, seen) = self.store(step)?;
+                let got: Vec<Violation> = seen.lock().unwrap().drain(..).collect();
+                return compare_violations(&got, expect.as_ref().ok_or("violations needs expect")?);
+            }
+            "open" => {
+                let options = args["options"].as_object().ok_or("open needs options")?;
+                let result = match self.shared.options(options, &self.clock) {
+                    Ok(o) => match Store::open(o).await {
+                        Ok(store) => store.close().await.map(|()| Value::Null),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                };
+                return check_outcome(step, result, None);
+            }
+            _ => {}
+        }
+        let (_, store, _) = self.store(step)?;
+        let store = store.clone();
+        let result = call(&store, op, &args).await;
+        if let (Ok(v), Some(name)) = (&result, step.get("bind").and_then(Value::as_str)) {
+            let id = v["id"].as_str().ok_or("bind needs a session result")?;
+            self.bound.insert(name.to_owned(), id.to_owned());
+        }
+        check_outcome(step, result, expect.as_ref())
+    }
+}
+
+fn str_arg(args: &Value, key: &str) -> Option<String> {
+    args.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn obj_arg(args: &Value, key: &str) -> Map<String, Value> {
+    args.get(key).and_then(Value::as_object).cloned().unwrap_or_default()
+}
+
+/// Calls one store operation with vector arguments; the result in canonical JSON.
+async fn call(store: &Store, op: &str, args: &Value) -> Result<Value, Error> {
+    let id = str_arg(args, "id").unwrap_or_default();
+    let user = str_arg(args, "user_id").unwrap_or_default();
+    Ok(match op {
+        "create" => canonical(&store
+            .create(NewSession {
+                user_id: str_arg(args, "user_id"),
+                data: obj_arg(args, "data"),
+                ttl_ms: args.get("ttl_ms").and_then(Value::as_u64),
+                id: str_arg(args, "id"),
+                ip_address: str_arg(args, "ip_address"),
+                user_agent: str_arg(args, "user_agent"),
+                organization_id: str_arg(args, "organization_id"),
+            })
+            .await?),
+        "get" => store.get(&id).await?.as_ref().map_or(Value::Null, canonical),
+        "update" => canonical(&store
+            .update(SessionUpdate {
+                id,
+                data: obj_arg(args, "data"),
+                user_id: str_arg(args, "user_id"),
+                organization_id: str_arg(args, "organization_id"),
+                ip_address: str_arg(args, "ip_address"),
+                user_agent: str_arg(args, "user_agent"),
+                version: args.get("version").and_then(Value::as_u64),
+            })
+            .await?),
+        "patch" => {
+            let unset = args.get("unset").and_then(Value::as_array).into_iter().flatten();
+            let patch = Patch {
+                set: obj_arg(args, "set"),
+                unset: unset.filter_map(Value::as_str).map(str::to_owned).collect(),
+                version: args.get("version").and_then(Value::as_u64),
+            };
+            canonical(&store.patch(&id, patch).await?)
+        }
+        "touch" => canonical(&store.touch(&id).await?),
+        "rotate" => canonical(&store.rotate(&id).await?),
+        "delete" => {
+            store.delete(&id).await?;
+            Value::Null
+        }
+        "delete_by_user_id" => json!(store.delete_by_user_id(&user).await?),
+        "list_by_user_id" => Value::Array(store.list_by_user_id(&user).await?.iter().map(canonical).collect()),
+        "list" => {
+            let limit = args.get("limit").and_then(Value::as_u64).map(|n| n as usize);
+            let page = store.list(str_arg(args, "cursor").as_deref(), limit).await?;
+            json!({"count": page.sessions.len(), "has_more": page.cursor.is_some()})
+        }
+        "list_all" => {
+            let limit = args.get("limit").and_then(Value::as_u64).map(|n| n as usize);
+            let mut ids = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = store.list(cursor.as_deref(), limit).await?;
+                ids.extend(page.sessions.iter().map(|s| json!(s.id)));
+                cursor = page.cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            Value::Array(ids)
+        }
+        "count" => json!(store.count().await?),
+        "clear" => json!(store.clear().await?),
+        "cleanup" => json!(store.cleanup().await?),
+        "close" => {
+            store.close().await?;
+            Value::Null
+        }
+        other => panic!("unknown op {other}"),
+    })
+}
+
+/// The canonical form of a session (README "Comparing").
+fn canonical(s: &Session) -> Value {
+    json!({
+        "id": s.id, "user_id": s.user_id, "site_id": s.site_id,
+        "organization_id": s.organization_id, "data": s.data,
+        "created_at": s.created_at.to_string(), "updated_at": s.updated_at.to_string(),
+        "last_accessed_at": s.last_accessed_at.to_string(),
+        "expires_at": s.expires_at.map(|t| t.to_string()),
+        "ip_address": s.ip_address, "user_agent": s.user_agent, "version": s.version,
+    })
+}
+
+fn check_outcome(step: &Value, result: Result<Value, Error>, expect: Option<&Value>) -> Result<(), String> {
+    match (result, step.get("error").and_then(Value::as_str)) {
+        (Err(e), Some(code)) if e.code() == code => {
+            let want = step.get("details").cloned().unwrap_or(json!({}));
+            subset(&want, &Value::Object(e.details().clone()), "details")
+        }
+        (Err(e), Some(code)) => Err(format!("expected {code}, got {e}")),
+        (Err(e), None) => Err(format!("unexpected error {e} {:?}", e.details())),
+        (Ok(v), Some(code)) => Err(format!("expected {code}, got {v}")),
+        (Ok(v), None) => match expect {
+            None => Ok(()),
+            Some(want) => compare_result(step["op"].as_str().unwrap_or(""), want, &v),
+        },
+    }
+}
+
+fn compare_result(op: &str, want: &Value, got: &Value) -> Result<(), String> {
+    match op {
+        "list_by_user_id" => {
+            let got = got.as_array().ok_or("not a list")?;
+            if let Some(ids) = want.get("ids") {
+                let got_ids: Vec<Value> = got.iter().map(|s| s["id"].clone()).collect();
+                if &Value::Array(got_ids.clone()) != ids {
+                    return Err(format!("ids: want {ids}, got {}", Value::Array(got_ids)));
+                }
+            }
+            if let Some(Value::Array(sessions)) = want.get("sessions") {
+                if sessions.len() != got.len() {
+                    return Err(format!("want {} sessions, got {}", sessions.len(), got.len()));
+                }
+                for (w, g) in sessions.iter().zip(got) {
+                    subset(w, g, "session")?;
+                }
+            }
+            Ok(())
+        }
+        "list_all" => {
+            let got = got.as_array().ok_or("not a list")?;
+            let set: HashSet<&Value> = got.iter().collect();
+            if set.len() != got.len() {
+                return Err(format!("an id appeared twice across pages: {got:?}"));
+            }
+            let want_ids = want["ids"].as_array().ok_or("list_all expects ids")?;
+            let want_set: HashSet<&Value> = want_ids.iter().collect();
+            if set == want_set { Ok(()) } else { Err(format!("ids: want {want_ids:?}, got {got:?}")) }
+        }
+        _ => subset(want, got, "result"),
+    }
+}
+
+/// `want` must be contained in `got` (objects: every key of `want`; other values: equal).
+fn subset(want: &Value, got: &Value, at: &str) -> Result<(), String> {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, wv) in w {
+                let gv = g.get(k).ok_or(format!("{at}.{k} missing in {got}"))?;
+                subset(wv, gv, &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => Ok(()),
+        _ if want == got => Ok(()),
+        _ => Err(format!("{at}: want {want}, got {got}")),
+    }
+}
+
+fn compare_violations(got: &[Violation], want: &Value) -> Result<(), String> {
+    let want = want.as_array().ok_or("violations expect must be a list")?;
+    let got_json: Vec<Value> = got
+        .iter()
+        .map(|v| {
+            json!({"type": v.kind.as_str(), "session_id_hash": v.session_id_hash, "user_id": v.user_id,
+                   "site_id": v.site_id, "size": v.size, "limit": v.limit, "message": v.message})
+        })
+        .collect();
+    if want.len() != got.len() {
+        return Err(format!("want {} violations, got {}: {got_json:?}", want.len(), got.len()));
+    }
+    for (w, g) in want.iter().zip(&got_json) {
+        let mut w = w.as_object().ok_or("violation expectation must be an object")?.clone();
+        if let Some(session) = w.remove("session") {
+            let hash = session.as_str().map(id::hash);
+            if g["session_id_hash"] != json!(hash) {
+                return Err(format!("violation session: want hash of {session}, got {g}"));
+            }
+        }
+        subset(&Value::Object(w), g, "violation")?;
+    }
+    Ok(())
+}
+
+fn vector_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/conformance exists")
+        .map(|e| e.expect("readable dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("schema.json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no vectors found in {}", dir.display());
+    files
+}
+
+async fn run_all(kind: Kind) {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for file in vector_files() {
+        let text = std::fs::read_to_string(&file).expect("readable vector file");
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        for case in doc["cases"].as_array().expect("cases") {
+            ran += 1;
+            let label = format!("{name} / {}", case["name"].as_str().unwrap_or("?"));
+            let mut c = match Case::open(kind, case).await {
+                Ok(c) => c,
+                Err(e) => {
+                    failures.push(format!("{label}: {e}"));
+                    continue;
+                }
+            };
+            for (i, step) in case["steps"].as_array().expect("steps").iter().enumerate() {
+                if let Err(e) = c.run_step(step).await {
+                    failures.push(format!("{label}: step {i} ({}): {e}", step["op"]));
+                    break;
+                }
+            }
+            for (_, store, _) in &c.stores {
+                store.close().await.expect("close");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{kind:?}: {} of {ran} cases failed:\n{}", failures.len(), failures.join("\n"));
+    println!("{kind:?}: {ran} cases passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_memory() {
+    run_all(Kind::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_sqlite() {
+    run_all(Kind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_file() {
+    run_all(Kind::File).await;
+}
