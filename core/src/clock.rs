@@ -21,7 +21,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         Timestamp::from_unix_ms(i64::try_from(ms).unwrap_or(i64::MAX))
     }
 }
@@ -35,7 +37,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `ms` Unix milliseconds.
     pub fn new(ms: i64) -> Self {
-        Self { ms: AtomicI64::new(ms) }
+        Self {
+            ms: AtomicI64::new(ms),
+        }
     }
 
     /// Moves the clock forward (or back, for a negative `ms`).

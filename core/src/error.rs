@@ -93,7 +93,11 @@ pub struct Error {
 impl Error {
     /// A new error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), details: Map::new() }
+        Self {
+            kind,
+            message: message.into(),
+            details: Map::new(),
+        }
     }
 
     /// Adds one detail.

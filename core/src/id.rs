@@ -26,7 +26,9 @@ pub fn generate() -> String {
 /// Anything else can never address a record (nor an index key, whatever the backend).
 pub fn is_well_formed(id: &str) -> bool {
     (22..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Per-process salt: hashes correlate events within a process and reveal nothing outside it.
@@ -42,10 +44,12 @@ pub fn hash(id: &str) -> String {
     h.update(*SALT);
     h.update(id.as_bytes());
     let digest = h.finalize();
-    digest[..8].iter().fold(String::with_capacity(16), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    digest[..8]
+        .iter()
+        .fold(String::with_capacity(16), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]

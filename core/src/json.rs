@@ -29,9 +29,16 @@ pub fn check_data(data: &mut Map<String, Value>) -> Result<(), NotJson> {
     check_object(data, 1, &mut path)
 }
 
-fn check_object(map: &mut Map<String, Value>, depth: usize, path: &mut String) -> Result<(), NotJson> {
+fn check_object(
+    map: &mut Map<String, Value>,
+    depth: usize,
+    path: &mut String,
+) -> Result<(), NotJson> {
     if depth > MAX_DEPTH {
-        return Err(not_json(path, format!("nesting deeper than {MAX_DEPTH} levels")));
+        return Err(not_json(
+            path,
+            format!("nesting deeper than {MAX_DEPTH} levels"),
+        ));
     }
     for (key, value) in map.iter_mut() {
         let len = path.len();
@@ -52,7 +59,10 @@ fn check_value(value: &mut Value, depth: usize, path: &mut String) -> Result<(),
         }
         Value::Array(items) => {
             if depth + 1 > MAX_DEPTH {
-                return Err(not_json(path, format!("nesting deeper than {MAX_DEPTH} levels")));
+                return Err(not_json(
+                    path,
+                    format!("nesting deeper than {MAX_DEPTH} levels"),
+                ));
             }
             for (i, item) in items.iter_mut().enumerate() {
                 let len = path.len();
@@ -87,7 +97,14 @@ fn normalise_number(n: &Number) -> Result<Number, String> {
 }
 
 fn not_json(path: &str, reason: String) -> NotJson {
-    NotJson { path: if path.is_empty() { "/".to_owned() } else { path.to_owned() }, reason }
+    NotJson {
+        path: if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path.to_owned()
+        },
+        reason,
+    }
 }
 
 /// Appends `value` as Go's `encoding/json` would write it.
@@ -211,20 +228,32 @@ mod tests {
     #[test]
     fn strings_are_escaped_like_go() {
         assert_eq!(written(&json!("<a&b>")), r#""\u003ca\u0026b\u003e""#);
-        assert_eq!(written(&json!("\u{2028}\u{1}\n\u{7f}/é")), "\"\\u2028\\u0001\\n\u{7f}/é\"");
+        assert_eq!(
+            written(&json!("\u{2028}\u{1}\n\u{7f}/é")),
+            "\"\\u2028\\u0001\\n\u{7f}/é\""
+        );
     }
 
     #[test]
     fn object_keys_are_sorted_by_bytes() {
-        assert_eq!(written(&json!({"b": 1, "a": [true, null], "B": {}})), r#"{"B":{},"a":[true,null],"b":1}"#);
+        assert_eq!(
+            written(&json!({"b": 1, "a": [true, null], "B": {}})),
+            r#"{"B":{},"a":[true,null],"b":1}"#
+        );
     }
 
     #[test]
     fn integral_floats_become_integers_and_range_is_enforced() {
-        let mut d = json!({"a": 2.0, "b": [1.5], "c": -0.0}).as_object().unwrap().clone();
+        let mut d = json!({"a": 2.0, "b": [1.5], "c": -0.0})
+            .as_object()
+            .unwrap()
+            .clone();
         check_data(&mut d).unwrap();
         assert_eq!(written(&Value::Object(d)), r#"{"a":2,"b":[1.5],"c":0}"#);
-        let mut big = json!({"n": 9_007_199_254_740_992_i64}).as_object().unwrap().clone();
+        let mut big = json!({"n": 9_007_199_254_740_992_i64})
+            .as_object()
+            .unwrap()
+            .clone();
         let err = check_data(&mut big).unwrap_err();
         assert_eq!(err.path, "/n");
         let mut ok = json!({"n": 9_007_199_254_740_991_i64, "m": -9_007_199_254_740_991_i64});
@@ -240,6 +269,11 @@ mod tests {
         let mut ok = json!({ "k": v.clone() }).as_object().unwrap().clone();
         check_data(&mut ok).unwrap();
         let mut deep = json!({ "k": [v] }).as_object().unwrap().clone();
-        assert!(check_data(&mut deep).unwrap_err().reason.contains("nesting"));
+        assert!(
+            check_data(&mut deep)
+                .unwrap_err()
+                .reason
+                .contains("nesting")
+        );
     }
 }

@@ -120,16 +120,23 @@ impl Options {
         }
         o.backend = match (backend_name.as_str(), path) {
             ("memory", None) => BackendConfig::Memory,
-            ("memory", Some(_)) => return Err(Error::config("path", "the memory backend takes no path")),
+            ("memory", Some(_)) => {
+                return Err(Error::config("path", "the memory backend takes no path"));
+            }
             ("sqlite", Some(path)) => BackendConfig::Sqlite { path },
             ("file", Some(path)) => BackendConfig::File { path },
             ("sqlite" | "file", None) => {
-                return Err(Error::config("path", format!("the {backend_name} backend needs a path")));
+                return Err(Error::config(
+                    "path",
+                    format!("the {backend_name} backend needs a path"),
+                ));
             }
             (other, _) => {
                 return Err(Error::config(
                     "backend",
-                    format!("backend must be \"memory\", \"sqlite\", \"file\" or \"redis\", not {other:?}"),
+                    format!(
+                        "backend must be \"memory\", \"sqlite\", \"file\" or \"redis\", not {other:?}"
+                    ),
                 ));
             }
         };
@@ -152,14 +159,20 @@ impl Options {
             ("tombstone_ttl", self.tombstone_ttl_ms),
         ] {
             if ms > MAX_DURATION_MS {
-                return Err(Error::config(name, format!("{name} must be at most 100 years")));
+                return Err(Error::config(
+                    name,
+                    format!("{name} must be at most 100 years"),
+                ));
             }
         }
         if self.key_prefix.is_empty() {
             return Err(Error::config("key_prefix", "key_prefix must not be empty"));
         }
         if self.site_id.len() > 256 {
-            return Err(Error::config("site_id", "site_id must be at most 256 bytes"));
+            return Err(Error::config(
+                "site_id",
+                "site_id must be at most 256 bytes",
+            ));
         }
         if let BackendConfig::Sqlite { path } | BackendConfig::File { path } = &self.backend
             && path.as_os_str().is_empty()
@@ -170,12 +183,18 @@ impl Options {
     }
 
     pub(crate) fn expiry(&self) -> ExpiryRule {
-        ExpiryRule { default_ttl_ms: self.default_ttl_ms, idle_timeout_ms: self.idle_timeout_ms }
+        ExpiryRule {
+            default_ttl_ms: self.default_ttl_ms,
+            idle_timeout_ms: self.idle_timeout_ms,
+        }
     }
 }
 
 fn string(key: &str, value: &Value) -> Result<String> {
-    value.as_str().map(str::to_owned).ok_or_else(|| Error::config(key, format!("{key} must be a string")))
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::config(key, format!("{key} must be a string")))
 }
 
 fn count(key: &str, value: &Value) -> Result<usize> {
@@ -186,7 +205,10 @@ fn count(key: &str, value: &Value) -> Result<usize> {
 }
 
 fn duration(key: &str, value: &Value) -> Result<u64> {
-    value
-        .as_u64()
-        .ok_or_else(|| Error::config(key, format!("{key} must be a non-negative integer of milliseconds")))
+    value.as_u64().ok_or_else(|| {
+        Error::config(
+            key,
+            format!("{key} must be a non-negative integer of milliseconds"),
+        )
+    })
 }

@@ -22,7 +22,9 @@ static OWNED: OnceCell<Runtime> = OnceCell::new();
 
 /// Registers a host-owned runtime's handle (replacing an earlier one).
 pub fn install_handle(handle: Handle) {
-    *INSTALLED.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
+    *INSTALLED
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
 }
 
 /// The runtime the core owns, built on first use (hosts that own none use this one).
@@ -30,7 +32,11 @@ pub fn install_handle(handle: Handle) {
 /// # Panics
 /// If the operating system refuses the runtime's threads.
 pub fn owned() -> &'static Runtime {
-    OWNED.get_or_init(|| builder().build().expect("cannot start the omnisession tokio runtime"))
+    OWNED.get_or_init(|| {
+        builder()
+            .build()
+            .expect("cannot start the omnisession tokio runtime")
+    })
 }
 
 /// The handle to run core tasks on: the current runtime, else the installed one, else ours.
@@ -38,7 +44,11 @@ pub fn handle() -> Handle {
     if let Ok(current) = Handle::try_current() {
         return current;
     }
-    if let Some(installed) = INSTALLED.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+    if let Some(installed) = INSTALLED
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+    {
         return installed;
     }
     owned().handle().clone()
@@ -64,7 +74,11 @@ where
 
 /// Blocks the calling (non-runtime) thread on a future: the blocking host APIs.
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    match INSTALLED.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+    match INSTALLED
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+    {
         Some(h) => h.block_on(future),
         None => owned().block_on(future),
     }

@@ -178,11 +178,19 @@ mod tests {
         let mut s = go_like(None);
         s.ip_address = "127.0.0.1".into();
         let wire = s.to_wire();
-        let keys: Vec<_> = ["\"id\"", "\"user_id\"", "\"created_at\"", "\"updated_at\"",
-            "\"last_accessed_at\"", "\"expires_at\":\"0001-01-01T00:00:00Z\"", "\"ip_address\"", "\"version\""]
-            .iter()
-            .map(|k| wire.find(k).unwrap())
-            .collect();
+        let keys: Vec<_> = [
+            "\"id\"",
+            "\"user_id\"",
+            "\"created_at\"",
+            "\"updated_at\"",
+            "\"last_accessed_at\"",
+            "\"expires_at\":\"0001-01-01T00:00:00Z\"",
+            "\"ip_address\"",
+            "\"version\"",
+        ]
+        .iter()
+        .map(|k| wire.find(k).unwrap())
+        .collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "{wire}");
         for absent in ["site_id", "organization_id", "\"data\"", "user_agent"] {
             assert!(!wire.contains(absent), "{wire}");

@@ -120,8 +120,14 @@ impl Store {
             sweeper: Mutex::new(None),
         });
         if inner.options.cleanup_interval_ms > 0 {
-            let task = runtime::spawn(sweep(Arc::downgrade(&inner), inner.options.cleanup_interval_ms));
-            *inner.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+            let task = runtime::spawn(sweep(
+                Arc::downgrade(&inner),
+                inner.options.cleanup_interval_ms,
+            ));
+            *inner
+                .sweeper
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
         }
         Ok(Store { inner })
     }
@@ -165,7 +171,11 @@ impl Store {
         let record = record?;
         let admission = s.admission(record.session.user_id.as_deref());
         let result = s.backend.insert(&record, admission.as_ref(), s.ctx()).await;
-        let evicted = s.admitted(result, &record.session.id, record.session.user_id.as_deref())?;
+        let evicted = s.admitted(
+            result,
+            &record.session.id,
+            record.session.user_id.as_deref(),
+        )?;
         s.report_evictions(&record.session, &evicted);
         Ok(record.session)
     }
@@ -179,7 +189,9 @@ impl Store {
             s.malformed_id(None);
             return Ok(None);
         }
-        let Some(session) = s.backend.load(id).await? else { return Ok(None) };
+        let Some(session) = s.backend.load(id).await? else {
+            return Ok(None);
+        };
         if session.site_id != s.options.site_id {
             s.site_mismatch(&session);
             return Ok(None);
@@ -202,8 +214,10 @@ impl Store {
             check_version(&session, update.version)?;
             match (&session.user_id, &new_user) {
                 (Some(old), Some(new)) if old != new => {
-                    return Err(Error::invalid("a session cannot change users; rotate or create a new one")
-                        .with("session_id_hash", id::hash(&session.id)));
+                    return Err(Error::invalid(
+                        "a session cannot change users; rotate or create a new one",
+                    )
+                    .with("session_id_hash", id::hash(&session.id)));
                 }
                 (None, Some(_)) => session.user_id.clone_from(&new_user),
                 _ => {}
@@ -230,7 +244,8 @@ impl Store {
         let s = &self.inner;
         s.open_check()?;
         if let Some(key) = patch.unset.iter().find(|k| patch.set.contains_key(*k)) {
-            return Err(Error::invalid(format!("key {key:?} is both set and unset")).with("key", key.as_str()));
+            return Err(Error::invalid(format!("key {key:?} is both set and unset"))
+                .with("key", key.as_str()));
         }
         let mut set = patch.set;
         s.check_data(&mut set, Some(id), None)?;
@@ -281,8 +296,11 @@ impl Store {
         if !id::is_well_formed(id) {
             return Err(s.malformed_id(None));
         }
-        match s.backend.load(id).await? {
-            Some(session) if session.site_id != s.options.site_id => s.site_mismatch(&session),
+        match s.backend.load(id).await {
+            Ok(Some(session)) if session.site_id != s.options.site_id => s.site_mismatch(&session),
+            // An unreadable record belongs to no site we can tell: deleting it is the only
+            // way out for its owner, and reveals nothing.
+            Err(e) if e.kind() != ErrorKind::BackendError => return Err(e),
             _ => {
                 s.backend.remove(&[id.to_owned()], true, s.ctx()).await?;
             }
@@ -294,7 +312,9 @@ impl Store {
     pub async fn delete_by_user_id(&self, user_id: &str) -> Result<u64> {
         let s = &self.inner;
         s.open_check()?;
-        let user = s.check_user(Some(user_id.to_owned()), Some(()))?.unwrap_or_default();
+        let user = s
+            .check_user(Some(user_id.to_owned()), Some(()))?
+            .unwrap_or_default();
         let (live, expired) = s.user_sessions(&user).await?;
         let ids = |v: Vec<Session>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
         let removed = s.backend.remove(&ids(live), true, s.ctx()).await?;
@@ -306,7 +326,9 @@ impl Store {
     pub async fn list_by_user_id(&self, user_id: &str) -> Result<Vec<Session>> {
         let s = &self.inner;
         s.open_check()?;
-        let user = s.check_user(Some(user_id.to_owned()), Some(()))?.unwrap_or_default();
+        let user = s
+            .check_user(Some(user_id.to_owned()), Some(()))?
+            .unwrap_or_default();
         let (mut live, _) = s.user_sessions(&user).await?;
         live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(live)
@@ -318,10 +340,15 @@ impl Store {
         s.open_check()?;
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid(format!("limit must be between 1 and {MAX_PAGE}")).with("limit", limit));
+            return Err(
+                Error::invalid(format!("limit must be between 1 and {MAX_PAGE}"))
+                    .with("limit", limit),
+            );
         }
-        let Page { sessions, cursor } =
-            s.backend.page(&s.options.site_id, cursor, limit, s.now().unix_ms()).await?;
+        let Page { sessions, cursor } = s
+            .backend
+            .page(&s.options.site_id, cursor, limit, s.now().unix_ms())
+            .await?;
         let sessions = sessions.into_iter().filter(|x| s.is_live(x)).collect();
         Ok(SessionPage { sessions, cursor })
     }
@@ -354,10 +381,19 @@ impl Store {
         if s.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        if let Some(task) = s.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        if let Some(task) = s
+            .sweeper
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             task.abort();
         }
-        if s.owns_backend { s.backend.close().await } else { Ok(()) }
+        if s.owns_backend {
+            s.backend.close().await
+        } else {
+            Ok(())
+        }
     }
 
     /// The error (and `not_serializable` violation) for host data that has no JSON form.
@@ -387,7 +423,9 @@ async fn sweep(store: Weak<Inner>, interval_ms: u64) {
             return;
         }
         match s.backend.purge_expired(s.now().unix_ms()).await {
-            Ok(n) if n > 0 => tracing::debug!(target: "omnisession", removed = n, "expired sessions swept"),
+            Ok(n) if n > 0 => {
+                tracing::debug!(target: "omnisession", removed = n, "expired sessions swept");
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(target: "omnisession", error = %e, "expiry sweep failed"),
         }
@@ -398,7 +436,10 @@ fn check_version(session: &Session, expected: Option<u64>) -> Result<()> {
     match expected {
         Some(v) if v != session.version => Err(Error::new(
             ErrorKind::SessionConflict,
-            format!("version {v} expected, the session is at version {}", session.version),
+            format!(
+                "version {v} expected, the session is at version {}",
+                session.version
+            ),
         )
         .with("expected", v)
         .with("actual", session.version)
@@ -420,15 +461,26 @@ struct Pending(Mutex<Vec<Violation>>);
 
 impl Pending {
     fn reset(&self) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     fn push(&self, v: Violation) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(v);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(v);
     }
 
     fn flush(&self, reporter: &Reporter) {
-        for v in self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+        for v in self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
             reporter.report(&v);
         }
     }
@@ -441,18 +493,34 @@ impl Inner {
 
     fn ctx(&self) -> WriteCtx {
         let now_ms = self.now().unix_ms();
-        WriteCtx { now_ms, tombstone_until_ms: now_ms.saturating_add(self.options.tombstone_ttl_ms as i64) }
+        WriteCtx {
+            now_ms,
+            tombstone_until_ms: now_ms.saturating_add(self.options.tombstone_ttl_ms as i64),
+        }
     }
 
     fn open_check(&self) -> Result<()> {
-        if self.closed.load(Ordering::SeqCst) { Err(Error::closed()) } else { Ok(()) }
+        if self.closed.load(Ordering::SeqCst) {
+            Err(Error::closed())
+        } else {
+            Ok(())
+        }
     }
 
     fn is_live(&self, session: &Session) -> bool {
-        backend::is_live(self.options.expiry().effective_ms(session), self.now().unix_ms())
+        backend::is_live(
+            self.options.expiry().effective_ms(session),
+            self.now().unix_ms(),
+        )
     }
 
-    fn violation(&self, kind: ViolationKind, id: Option<&str>, user: Option<&str>, message: String) -> Violation {
+    fn violation(
+        &self,
+        kind: ViolationKind,
+        id: Option<&str>,
+        user: Option<&str>,
+        message: String,
+    ) -> Violation {
         Violation {
             kind,
             session_id_hash: id.map(id::hash),
@@ -474,14 +542,24 @@ impl Inner {
             Some(u) if u.len() > MAX_USER_ID_BYTES => "the user id is longer than 256 bytes",
             Some(_) => return Ok(user),
         };
-        let v = self.violation(ViolationKind::InvalidSession, None, None, problem.to_owned());
+        let v = self.violation(
+            ViolationKind::InvalidSession,
+            None,
+            None,
+            problem.to_owned(),
+        );
         self.reporter.report(&v);
         Err(Error::invalid(problem))
     }
 
     fn malformed_id(&self, user: Option<&str>) -> Error {
         let message = "the session id is not of the form [A-Za-z0-9_-]{22,128}";
-        self.reporter.report(&self.violation(ViolationKind::MalformedId, None, user, message.to_owned()));
+        self.reporter.report(&self.violation(
+            ViolationKind::MalformedId,
+            None,
+            user,
+            message.to_owned(),
+        ));
         Error::invalid(message).with("reason", "malformed_id")
     }
 
@@ -490,15 +568,26 @@ impl Inner {
             ViolationKind::SiteMismatch,
             Some(&foreign.id),
             foreign.user_id.as_deref(),
-            format!("session belongs to site {:?}, expected {:?}", foreign.site_id, self.options.site_id),
+            format!(
+                "session belongs to site {:?}, expected {:?}",
+                foreign.site_id, self.options.site_id
+            ),
         );
         v.site_id.clone_from(&foreign.site_id);
         self.reporter.report(&v);
     }
 
     fn not_serializable(&self, id: Option<&str>, user: Option<&str>, problem: &NotJson) -> Error {
-        let message = format!("session data is not JSON-only at {}: {}", problem.path, problem.reason);
-        self.reporter.report(&self.violation(ViolationKind::NotSerializable, id, user, message.clone()));
+        let message = format!(
+            "session data is not JSON-only at {}: {}",
+            problem.path, problem.reason
+        );
+        self.reporter.report(&self.violation(
+            ViolationKind::NotSerializable,
+            id,
+            user,
+            message.clone(),
+        ));
         let mut e = Error::new(ErrorKind::SessionNotSerializable, message)
             .with("path", problem.path.as_str())
             .with("reason", problem.reason.as_str());
@@ -508,7 +597,12 @@ impl Inner {
         e
     }
 
-    fn check_data(&self, data: &mut Map<String, Value>, id: Option<&str>, user: Option<&str>) -> Result<()> {
+    fn check_data(
+        &self,
+        data: &mut Map<String, Value>,
+        id: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<()> {
         json::check_data(data).map_err(|p| self.not_serializable(id, user, &p))
     }
 
@@ -528,14 +622,21 @@ impl Inner {
             pending.push(v);
             return Err(Error::new(
                 ErrorKind::SessionSizeExceeded,
-                format!("session size {} bytes exceeds limit {limit} bytes", wire.len()),
+                format!(
+                    "session size {} bytes exceeds limit {limit} bytes",
+                    wire.len()
+                ),
             )
             .with("size", wire.len())
             .with("limit", limit)
             .with("session_id_hash", id::hash(&session.id)));
         }
         let expires_ms = self.options.expiry().effective_ms(&session);
-        Ok(Record { session, wire, expires_ms })
+        Ok(Record {
+            session,
+            wire,
+            expires_ms,
+        })
     }
 
     fn admission(&self, user: Option<&str>) -> Option<Admission> {
@@ -557,7 +658,11 @@ impl Inner {
                 user,
                 e.message().to_owned(),
             );
-            v.size = e.details().get("count").and_then(Value::as_u64).unwrap_or(0);
+            v.size = e
+                .details()
+                .get("count")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             v.limit = self.options.max_sessions_per_user as u64;
             self.reporter.report(&v);
         }
@@ -574,7 +679,10 @@ impl Inner {
             ViolationKind::SessionLimitExceeded,
             Some(&session.id),
             session.user_id.as_deref(),
-            format!("user has {had} sessions, limit is {limit}, evicted {}", evicted.len()),
+            format!(
+                "user has {had} sessions, limit is {limit}, evicted {}",
+                evicted.len()
+            ),
         );
         v.size = had as u64;
         v.limit = limit as u64;
@@ -587,8 +695,14 @@ impl Inner {
 
     /// Live and expired indexed sessions of a user on this site.
     async fn user_sessions(&self, user: &str) -> Result<(Vec<Session>, Vec<Session>)> {
-        let all = self.backend.user_sessions(&self.options.site_id, user).await?;
-        Ok(all.into_iter().filter(|x| x.site_id == self.options.site_id).partition(|x| self.is_live(x)))
+        let all = self
+            .backend
+            .user_sessions(&self.options.site_id, user)
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|x| x.site_id == self.options.site_id)
+            .partition(|x| self.is_live(x)))
     }
 
     /// The shared path of update, patch, touch and rotate: id check, then one atomic
@@ -607,21 +721,31 @@ impl Inner {
         let step = |session: Session| -> Result<Record> {
             pending.reset();
             if session.site_id != self.options.site_id {
-                *foreign.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session);
+                *foreign
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session);
                 return Err(not_found(id));
             }
             if !backend::is_live(self.options.expiry().effective_ms(&session), now.unix_ms()) {
                 expired.store(true, Ordering::SeqCst);
-                return Err(Error::new(ErrorKind::SessionExpired, "the session has expired")
-                    .with("session_id_hash", id::hash(id)));
+                return Err(
+                    Error::new(ErrorKind::SessionExpired, "the session has expired")
+                        .with("session_id_hash", id::hash(id)),
+                );
             }
             change(session, now, &pending)
         };
         // Only used by the backend when the change attaches a user (login of an anonymous session).
         let admission = self.admission(Some(""));
-        let result = self.backend.modify(id, &step, admission.as_ref(), self.ctx()).await;
+        let result = self
+            .backend
+            .modify(id, &step, admission.as_ref(), self.ctx())
+            .await;
         pending.flush(&self.reporter);
-        if let Some(foreign) = foreign.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        if let Some(foreign) = foreign
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
             self.site_mismatch(&foreign);
         }
         match result {
@@ -630,10 +754,14 @@ impl Inner {
                 self.report_evictions(&record.session, &evicted);
                 Ok(record.session)
             }
-            Err(e) if e.kind() == ErrorKind::SessionLimitExceeded => self.admitted(Err(e), id, None),
+            Err(e) if e.kind() == ErrorKind::SessionLimitExceeded => {
+                self.admitted(Err(e), id, None)
+            }
             Err(e) => {
                 if expired.load(Ordering::SeqCst) {
-                    self.backend.remove(&[id.to_owned()], false, self.ctx()).await?;
+                    self.backend
+                        .remove(&[id.to_owned()], false, self.ctx())
+                        .await?;
                 }
                 Err(e)
             }

@@ -39,13 +39,16 @@ impl Timestamp {
 
     /// Parses any RFC 3339 timestamp (any offset, any fraction).
     pub fn parse(text: &str) -> Option<Self> {
-        OffsetDateTime::parse(text, &Rfc3339).ok().map(|t| Self(t.unix_timestamp_nanos()))
+        OffsetDateTime::parse(text, &Rfc3339)
+            .ok()
+            .map(|t| Self(t.unix_timestamp_nanos()))
     }
 
     /// Writes the wire form: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, trailing zeros trimmed.
     pub fn write_to(self, out: &mut String) {
         use fmt::Write as _;
-        let t = OffsetDateTime::from_unix_timestamp_nanos(self.0).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let t =
+            OffsetDateTime::from_unix_timestamp_nanos(self.0).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let _ = write!(
             out,
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -86,8 +89,14 @@ mod tests {
 
     #[test]
     fn formats_like_go_rfc3339nano() {
-        assert_eq!(Timestamp::from_unix_ms(0).to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp::from_unix_ms(1_500).to_string(), "1970-01-01T00:00:01.5Z");
+        assert_eq!(
+            Timestamp::from_unix_ms(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_ms(1_500).to_string(),
+            "1970-01-01T00:00:01.5Z"
+        );
         assert_eq!(
             Timestamp::from_unix_nanos(1_700_000_000_123_456_789).to_string(),
             "2023-11-14T22:13:20.123456789Z"

@@ -14,14 +14,30 @@ async fn two_stores(backend: BackendConfig, limit: usize) -> (Store, Store) {
         cleanup_interval_ms: 0,
         ..Options::default()
     };
-    (Store::open(options()).await.unwrap(), Store::open(options()).await.unwrap())
+    (
+        Store::open(options()).await.unwrap(),
+        Store::open(options()).await.unwrap(),
+    )
 }
 
 fn backends(dir: &std::path::Path) -> Vec<(&'static str, BackendConfig)> {
     vec![
-        ("memory", BackendConfig::Custom(Arc::new(MemoryBackend::new()))),
-        ("sqlite", BackendConfig::Sqlite { path: dir.join("race.db") }),
-        ("file", BackendConfig::File { path: dir.join("race-files") }),
+        (
+            "memory",
+            BackendConfig::Custom(Arc::new(MemoryBackend::new())),
+        ),
+        (
+            "sqlite",
+            BackendConfig::Sqlite {
+                path: dir.join("race.db"),
+            },
+        ),
+        (
+            "file",
+            BackendConfig::File {
+                path: dir.join("race-files"),
+            },
+        ),
     ]
 }
 
@@ -34,13 +50,20 @@ async fn fifty_concurrent_creates_never_exceed_the_per_user_limit() {
             .map(|i| {
                 let store = if i % 2 == 0 { a.clone() } else { b.clone() };
                 tokio::spawn(async move {
-                    store.create(NewSession { user_id: Some("racer".into()), ..Default::default() }).await
+                    store
+                        .create(NewSession {
+                            user_id: Some("racer".into()),
+                            ..Default::default()
+                        })
+                        .await
                 })
             })
             .collect();
         let mut ok = 0;
         for t in tasks {
-            t.await.unwrap().unwrap_or_else(|e| panic!("{name}: create failed: {e}"));
+            t.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{name}: create failed: {e}"));
             ok += 1;
         }
         assert_eq!(ok, 50, "{name}");
@@ -57,7 +80,13 @@ async fn sixty_four_concurrent_patches_of_different_keys_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for (name, backend) in backends(dir.path()) {
         let (a, b) = two_stores(backend, 0).await;
-        let s = a.create(NewSession { user_id: Some("u".into()), ..Default::default() }).await.unwrap();
+        let s = a
+            .create(NewSession {
+                user_id: Some("u".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         let tasks: Vec<_> = (0..64)
             .map(|i| {
                 let store = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -65,19 +94,37 @@ async fn sixty_four_concurrent_patches_of_different_keys_lose_nothing() {
                 tokio::spawn(async move {
                     let mut set = Map::new();
                     set.insert(format!("k{i}"), json!(i));
-                    store.patch(&id, Patch { set, ..Default::default() }).await
+                    store
+                        .patch(
+                            &id,
+                            Patch {
+                                set,
+                                ..Default::default()
+                            },
+                        )
+                        .await
                 })
             })
             .collect();
         for t in tasks {
-            t.await.unwrap().unwrap_or_else(|e| panic!("{name}: patch failed: {e}"));
+            t.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{name}: patch failed: {e}"));
         }
         let got = b.get(&s.id).await.unwrap().unwrap();
-        assert_eq!(got.data.len(), 64, "{name}: keys {:?}", got.data.keys().collect::<Vec<_>>());
+        assert_eq!(
+            got.data.len(),
+            64,
+            "{name}: keys {:?}",
+            got.data.keys().collect::<Vec<_>>()
+        );
         for i in 0..64 {
             assert_eq!(got.data[&format!("k{i}")], json!(i), "{name}");
         }
-        assert_eq!(got.version, 65, "{name}: every patch bumps the version once");
+        assert_eq!(
+            got.version, 65,
+            "{name}: every patch bumps the version once"
+        );
         a.close().await.unwrap();
         b.close().await.unwrap();
     }
@@ -89,7 +136,13 @@ async fn a_patch_racing_a_delete_never_resurrects_the_session() {
     for (name, backend) in backends(dir.path()) {
         let (a, b) = two_stores(backend, 0).await;
         for round in 0..20 {
-            let s = a.create(NewSession { user_id: Some("u".into()), ..Default::default() }).await.unwrap();
+            let s = a
+                .create(NewSession {
+                    user_id: Some("u".into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
             let id = s.id.clone();
             let patcher = {
                 let b = b.clone();
@@ -97,12 +150,22 @@ async fn a_patch_racing_a_delete_never_resurrects_the_session() {
                 tokio::spawn(async move {
                     let mut set = Map::new();
                     set.insert("late".into(), json!(true));
-                    b.patch(&id, Patch { set, ..Default::default() }).await
+                    b.patch(
+                        &id,
+                        Patch {
+                            set,
+                            ..Default::default()
+                        },
+                    )
+                    .await
                 })
             };
             a.delete(&id).await.unwrap();
             let _ = patcher.await.unwrap();
-            assert!(a.get(&id).await.unwrap().is_none(), "{name}: round {round}: deleted session came back");
+            assert!(
+                a.get(&id).await.unwrap().is_none(),
+                "{name}: round {round}: deleted session came back"
+            );
         }
         a.close().await.unwrap();
         b.close().await.unwrap();

@@ -2,16 +2,26 @@
 //! callbacks that misbehave.
 
 use omnisession::json::NotJson;
-use omnisession::{BackendConfig, ErrorKind, FnSink, NewSession, Options, Store, Violation, ViolationKind};
+use omnisession::{
+    BackendConfig, ErrorKind, FnSink, NewSession, Options, Store, Violation, ViolationKind,
+};
 use std::sync::{Arc, Mutex};
 
 fn user(u: &str) -> NewSession {
-    NewSession { user_id: Some(u.into()), ..Default::default() }
+    NewSession {
+        user_id: Some(u.into()),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn an_unopenable_sqlite_path_is_backend_unavailable() {
-    let options = Options { backend: BackendConfig::Sqlite { path: "/proc/omnisession/x.db".into() }, ..Options::default() };
+    let options = Options {
+        backend: BackendConfig::Sqlite {
+            path: "/proc/omnisession/x.db".into(),
+        },
+        ..Options::default()
+    };
     let err = Store::open(options).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
 }
@@ -21,7 +31,10 @@ async fn an_unusable_file_directory_is_backend_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let not_a_dir = dir.path().join("plain-file");
     std::fs::write(&not_a_dir, b"x").unwrap();
-    let options = Options { backend: BackendConfig::File { path: not_a_dir }, ..Options::default() };
+    let options = Options {
+        backend: BackendConfig::File { path: not_a_dir },
+        ..Options::default()
+    };
     let err = Store::open(options).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
 }
@@ -44,11 +57,16 @@ async fn host_conversion_failures_get_the_core_code_and_event() {
     let seen: Arc<Mutex<Vec<Violation>>> = Arc::default();
     let sink = seen.clone();
     let options = Options {
-        on_violation: Some(Arc::new(FnSink(move |v: &Violation| sink.lock().unwrap().push(v.clone())))),
+        on_violation: Some(Arc::new(FnSink(move |v: &Violation| {
+            sink.lock().unwrap().push(v.clone());
+        }))),
         ..Options::default()
     };
     let store = Store::open(options).await.unwrap();
-    let problem = NotJson { path: "/when".into(), reason: "a Date is not JSON".into() };
+    let problem = NotJson {
+        path: "/when".into(),
+        reason: "a Date is not JSON".into(),
+    };
     let err = store.not_serializable(Some("u"), &problem);
     assert_eq!(err.code(), "SESSION_NOT_SERIALIZABLE");
     assert_eq!(err.details()["path"], "/when");
@@ -64,14 +82,25 @@ async fn raw_ids_never_appear_in_errors_or_events() {
     let sink = seen.clone();
     let options = Options {
         max_session_size: 400,
-        on_violation: Some(Arc::new(FnSink(move |v: &Violation| sink.lock().unwrap().push(v.clone())))),
+        on_violation: Some(Arc::new(FnSink(move |v: &Violation| {
+            sink.lock().unwrap().push(v.clone());
+        }))),
         ..Options::default()
     };
     let store = Store::open(options).await.unwrap();
     let s = store.create(user("u")).await.unwrap();
     let mut set = serde_json::Map::new();
     set.insert("big".into(), "x".repeat(500).into());
-    let err = store.patch(&s.id, omnisession::Patch { set, ..Default::default() }).await.unwrap_err();
+    let err = store
+        .patch(
+            &s.id,
+            omnisession::Patch {
+                set,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
     let text = format!("{err} {:?}", err.details());
     assert!(!text.contains(&s.id), "{text}");
     let events = format!("{:?}", seen.lock().unwrap());
@@ -91,16 +120,34 @@ async fn the_sweeper_removes_expired_sessions_without_being_asked() {
         ..Options::default()
     };
     let store = Store::open(options).await.unwrap();
-    let short = store.create(NewSession { ttl_ms: Some(1000), ..user("u") }).await.unwrap();
-    let forever = store.create(NewSession { ttl_ms: Some(0), ..user("u") }).await.unwrap();
+    let short = store
+        .create(NewSession {
+            ttl_ms: Some(1000),
+            ..user("u")
+        })
+        .await
+        .unwrap();
+    let forever = store
+        .create(NewSession {
+            ttl_ms: Some(0),
+            ..user("u")
+        })
+        .await
+        .unwrap();
     clock.advance(1001);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     // Look underneath the store (a store read would remove the expired record itself).
     while memory.load(&short.id).await.unwrap().is_some() {
-        assert!(std::time::Instant::now() < deadline, "the sweeper did not remove the expired session");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper did not remove the expired session"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(memory.load(&forever.id).await.unwrap().is_some());
     store.close().await.unwrap();
-    assert_eq!(store.count().await.unwrap_err().kind(), ErrorKind::StoreClosed);
+    assert_eq!(
+        store.count().await.unwrap_err().kind(),
+        ErrorKind::StoreClosed
+    );
 }

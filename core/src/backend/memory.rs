@@ -72,7 +72,10 @@ struct Index {
 impl Index {
     fn add(&mut self, s: &Session) {
         if let Some(user) = &s.user_id {
-            self.users.entry((s.site_id.clone(), user.clone())).or_default().insert(s.id.clone());
+            self.users
+                .entry((s.site_id.clone(), user.clone()))
+                .or_default()
+                .insert(s.id.clone());
         }
     }
 
@@ -138,7 +141,9 @@ impl MemoryBackend {
         admission: &Admission,
         ctx: WriteCtx,
     ) -> Result<Vec<Session>> {
-        let Some(user) = &record.session.user_id else { return Ok(Vec::new()) };
+        let Some(user) = &record.session.user_id else {
+            return Ok(Vec::new());
+        };
         let key = (record.session.site_id.clone(), user.clone());
         let members: Vec<Member> = index
             .users
@@ -172,8 +177,11 @@ impl MemoryBackend {
     }
 
     fn conflict(id: &str) -> Error {
-        Error::new(ErrorKind::SessionConflict, "a session with this id exists or was recently deleted")
-            .with("session_id_hash", id::hash(id))
+        Error::new(
+            ErrorKind::SessionConflict,
+            "a session with this id exists or was recently deleted",
+        )
+        .with("session_id_hash", id::hash(id))
     }
 }
 
@@ -182,7 +190,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn stored(record: &Record) -> Stored {
-    Stored { session: record.session.clone(), expires_ms: record.expires_ms }
+    Stored {
+        session: record.session.clone(),
+        expires_ms: record.expires_ms,
+    }
 }
 
 fn same_membership(a: &Session, b: &Session) -> bool {
@@ -195,7 +206,12 @@ impl Backend for MemoryBackend {
         Ok(self.read(id).map(|s| s.session))
     }
 
-    async fn insert(&self, record: &Record, admission: Option<&Admission>, ctx: WriteCtx) -> Result<Vec<Session>> {
+    async fn insert(
+        &self,
+        record: &Record,
+        admission: Option<&Admission>,
+        ctx: WriteCtx,
+    ) -> Result<Vec<Session>> {
         let mut index = self.index();
         let id = &record.session.id;
         if index.is_tombstoned(id, ctx.now_ms) || self.shard(id).records.contains_key(id) {
@@ -220,21 +236,30 @@ impl Backend for MemoryBackend {
         // Fast path: the change keeps id, site and user, so only this record's shard is involved.
         {
             let mut shard = self.shard(id);
-            let Some(current) = shard.records.get(id) else { return Ok(Modified::Missing) };
+            let Some(current) = shard.records.get(id) else {
+                return Ok(Modified::Missing);
+            };
             let record = change(current.session.clone())?;
             if same_membership(&current.session, &record.session) {
                 shard.put(stored(&record));
-                return Ok(Modified::Written { record: Box::new(record), evicted: Vec::new() });
+                return Ok(Modified::Written {
+                    record: Box::new(record),
+                    evicted: Vec::new(),
+                });
             }
         }
         // Slow path (rotate, login): under the index lock, decide, then commit only if the
         // record is still the one the change saw; otherwise start over.
         let mut index = self.index();
         loop {
-            let Some(current) = self.read(id) else { return Ok(Modified::Missing) };
+            let Some(current) = self.read(id) else {
+                return Ok(Modified::Missing);
+            };
             let record = change(current.session.clone())?;
             let new_id = &record.session.id;
-            if new_id != id && (index.is_tombstoned(new_id, ctx.now_ms) || self.read(new_id).is_some()) {
+            if new_id != id
+                && (index.is_tombstoned(new_id, ctx.now_ms) || self.read(new_id).is_some())
+            {
                 return Err(Self::conflict(new_id));
             }
             let moves_user = record.session.user_id.is_some()
@@ -248,9 +273,12 @@ impl Backend for MemoryBackend {
                 }
                 if new_id != id {
                     shard.take(id);
-                } else if !moves_user {
+                } else if !moves_user && same_membership(&current.session, &record.session) {
                     shard.put(stored(&record));
-                    return Ok(Modified::Written { record: Box::new(record), evicted: Vec::new() });
+                    return Ok(Modified::Written {
+                        record: Box::new(record),
+                        evicted: Vec::new(),
+                    });
                 }
             }
             index.drop_member(&current.session);
@@ -271,7 +299,10 @@ impl Backend for MemoryBackend {
             }
             self.shard(new_id).put(stored(&record));
             index.add(&record.session);
-            return Ok(Modified::Written { record: Box::new(record), evicted });
+            return Ok(Modified::Written {
+                record: Box::new(record),
+                evicted,
+            });
         }
     }
 
@@ -293,10 +324,23 @@ impl Backend for MemoryBackend {
     async fn user_sessions(&self, site: &str, user: &str) -> Result<Vec<Session>> {
         let index = self.index();
         let key = (site.to_owned(), user.to_owned());
-        Ok(index.users.get(&key).into_iter().flatten().filter_map(|id| self.read(id)).map(|s| s.session).collect())
+        Ok(index
+            .users
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.read(id))
+            .map(|s| s.session)
+            .collect())
     }
 
-    async fn page(&self, site: &str, cursor: Option<&str>, limit: usize, now_ms: i64) -> Result<Page> {
+    async fn page(
+        &self,
+        site: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Page> {
         let mut ids: Vec<String> = Vec::new();
         for shard in &self.shards {
             let shard = lock(shard);
@@ -312,14 +356,22 @@ impl Backend for MemoryBackend {
         ids.sort_unstable();
         let more = ids.len() > limit;
         ids.truncate(limit);
-        let sessions: Vec<Session> = ids.iter().filter_map(|id| self.read(id)).map(|s| s.session).collect();
+        let sessions: Vec<Session> = ids
+            .iter()
+            .filter_map(|id| self.read(id))
+            .map(|s| s.session)
+            .collect();
         let cursor = if more { ids.last().cloned() } else { None };
         Ok(Page { sessions, cursor })
     }
 
     async fn count(&self, site: &str, now_ms: i64) -> Result<u64> {
         let live = self.shards.iter().map(|shard| {
-            lock(shard).records.values().filter(|s| s.session.site_id == site && is_live(s.expires_ms, now_ms)).count()
+            lock(shard)
+                .records
+                .values()
+                .filter(|s| s.session.site_id == site && is_live(s.expires_ms, now_ms))
+                .count()
         });
         Ok(live.sum::<usize>() as u64)
     }
@@ -329,8 +381,12 @@ impl Backend for MemoryBackend {
         let mut removed = 0;
         for shard in &self.shards {
             let mut shard = lock(shard);
-            let ids: Vec<String> =
-                shard.records.values().filter(|s| s.session.site_id == site).map(|s| s.session.id.clone()).collect();
+            let ids: Vec<String> = shard
+                .records
+                .values()
+                .filter(|s| s.session.site_id == site)
+                .map(|s| s.session.id.clone())
+                .collect();
             for id in ids {
                 if let Some(old) = shard.take(&id) {
                     index.drop_member(&old.session);

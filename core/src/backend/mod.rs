@@ -133,8 +133,13 @@ pub trait Backend: Send + Sync + Debug + 'static {
     async fn user_sessions(&self, site: &str, user: &str) -> Result<Vec<Session>>;
 
     /// Up to `limit` live sessions of `site` after `cursor`, in a stable order.
-    async fn page(&self, site: &str, cursor: Option<&str>, limit: usize, now_ms: i64)
-    -> Result<Page>;
+    async fn page(
+        &self,
+        site: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Page>;
 
     /// Live sessions of `site`.
     async fn count(&self, site: &str, now_ms: i64) -> Result<u64>;

@@ -71,12 +71,16 @@ pub struct Admission {
 impl Admission {
     /// Decides, for the current members of the (site, user) (the new session excluded).
     pub fn decide(&self, members: &[Member]) -> Result<Decision> {
-        let (mut live, expired): (Vec<&Member>, Vec<&Member>) =
-            members.iter().partition(|m| is_live(m.expires_ms, self.now_ms));
+        let (mut live, expired): (Vec<&Member>, Vec<&Member>) = members
+            .iter()
+            .partition(|m| is_live(m.expires_ms, self.now_ms));
         let expired = expired.into_iter().map(|m| m.id.clone()).collect();
         let excess = (live.len() + 1).saturating_sub(self.limit);
         if excess == 0 {
-            return Ok(Decision { evict: Vec::new(), expired });
+            return Ok(Decision {
+                evict: Vec::new(),
+                expired,
+            });
         }
         match self.policy {
             EvictionPolicy::Reject => {
@@ -87,10 +91,17 @@ impl Admission {
                 .with("count", live.len())
                 .with("limit", self.limit));
             }
-            EvictionPolicy::Oldest => live.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id))),
-            EvictionPolicy::Lru => live.sort_by(|a, b| (a.accessed_ms, &a.id).cmp(&(b.accessed_ms, &b.id))),
+            EvictionPolicy::Oldest => {
+                live.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+            }
+            EvictionPolicy::Lru => {
+                live.sort_by(|a, b| (a.accessed_ms, &a.id).cmp(&(b.accessed_ms, &b.id)));
+            }
         }
-        Ok(Decision { evict: live[..excess].iter().map(|m| m.id.clone()).collect(), expired })
+        Ok(Decision {
+            evict: live[..excess].iter().map(|m| m.id.clone()).collect(),
+            expired,
+        })
     }
 }
 
@@ -99,29 +110,57 @@ mod tests {
     use super::*;
 
     fn m(id: &str, created: i64, accessed: i64, exp: Option<i64>) -> Member {
-        Member { id: id.into(), created_ms: created, accessed_ms: accessed, expires_ms: exp }
+        Member {
+            id: id.into(),
+            created_ms: created,
+            accessed_ms: accessed,
+            expires_ms: exp,
+        }
     }
 
     #[test]
     fn oldest_evicts_by_created_then_id() {
-        let a = Admission { limit: 2, policy: EvictionPolicy::Oldest, now_ms: 100 };
-        let d = a.decide(&[m("c", 5, 50, None), m("b", 5, 1, None), m("a", 9, 0, None)]).unwrap();
+        let a = Admission {
+            limit: 2,
+            policy: EvictionPolicy::Oldest,
+            now_ms: 100,
+        };
+        let d = a
+            .decide(&[m("c", 5, 50, None), m("b", 5, 1, None), m("a", 9, 0, None)])
+            .unwrap();
         assert_eq!(d.evict, vec!["b", "c"]);
     }
 
     #[test]
     fn lru_evicts_by_access_and_expired_never_count() {
-        let a = Admission { limit: 2, policy: EvictionPolicy::Lru, now_ms: 100 };
-        let d = a.decide(&[m("x", 1, 90, None), m("y", 2, 10, None), m("z", 0, 0, Some(99))]).unwrap();
+        let a = Admission {
+            limit: 2,
+            policy: EvictionPolicy::Lru,
+            now_ms: 100,
+        };
+        let d = a
+            .decide(&[
+                m("x", 1, 90, None),
+                m("y", 2, 10, None),
+                m("z", 0, 0, Some(99)),
+            ])
+            .unwrap();
         assert_eq!(d.evict, vec!["y"]);
         assert_eq!(d.expired, vec!["z"]);
     }
 
     #[test]
     fn under_the_limit_nothing_and_reject_refuses() {
-        let ok = Admission { limit: 3, policy: EvictionPolicy::Reject, now_ms: 0 };
+        let ok = Admission {
+            limit: 3,
+            policy: EvictionPolicy::Reject,
+            now_ms: 0,
+        };
         assert!(ok.decide(&[m("a", 0, 0, None)]).unwrap().evict.is_empty());
         let full = Admission { limit: 1, ..ok };
-        assert_eq!(full.decide(&[m("a", 0, 0, None)]).unwrap_err().kind(), ErrorKind::SessionLimitExceeded);
+        assert_eq!(
+            full.decide(&[m("a", 0, 0, None)]).unwrap_err().kind(),
+            ErrorKind::SessionLimitExceeded
+        );
     }
 }

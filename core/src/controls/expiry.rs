@@ -24,8 +24,11 @@ impl ExpiryRule {
     /// The effective expiry: the earlier of the absolute and the idle one, in Unix ms.
     pub fn effective_ms(&self, s: &Session) -> Option<i64> {
         let absolute = s.expires_at.map(Timestamp::unix_ms);
-        let idle = (self.idle_timeout_ms > 0)
-            .then(|| s.last_accessed_at.unix_ms().saturating_add(self.idle_timeout_ms as i64));
+        let idle = (self.idle_timeout_ms > 0).then(|| {
+            s.last_accessed_at
+                .unix_ms()
+                .saturating_add(self.idle_timeout_ms as i64)
+        });
         match (absolute, idle) {
             (Some(a), Some(i)) => Some(a.min(i)),
             (a, i) => a.or(i),
