@@ -16,7 +16,11 @@ const START_MS: i64 = 1_893_456_000_000;
 
 fn options(server: &RedisServer, prefix: &str) -> Options {
     Options {
-        backend: BackendConfig::Redis { urls: server.urls.clone(), cluster: server.urls.len() > 1, tls_ca: server.ca.clone() },
+        backend: BackendConfig::Redis {
+            urls: server.urls.clone(),
+            cluster: server.urls.len() > 1,
+            tls_ca: server.ca.clone(),
+        },
         key_prefix: prefix.to_owned(),
         cleanup_interval_ms: 0,
         clock: Arc::new(ManualClock::new(START_MS)),
@@ -25,11 +29,18 @@ fn options(server: &RedisServer, prefix: &str) -> Options {
 }
 
 fn user(u: &str) -> NewSession {
-    NewSession { user_id: Some(u.into()), ..Default::default() }
+    NewSession {
+        user_id: Some(u.into()),
+        ..Default::default()
+    }
 }
 
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.urls[0].as_str()).unwrap().get_multiplexed_async_connection().await.unwrap()
+    redis::Client::open(server.urls[0].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -42,7 +53,11 @@ async fn records_are_omnistorage_wire_json_with_pexpireat() {
     let mut r = raw(&server).await;
     let bytes: String = r.get(format!("session:{}", created.id)).await.unwrap();
     assert_eq!(bytes, created.to_wire());
-    let at: i64 = redis::cmd("PEXPIRETIME").arg(format!("session:{}", created.id)).query_async(&mut r).await.unwrap();
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(format!("session:{}", created.id))
+        .query_async(&mut r)
+        .await
+        .unwrap();
     assert_eq!(at, created.expires_at.unwrap().unix_ms());
 }
 
@@ -56,7 +71,11 @@ async fn records_written_by_a_go_service_are_read() {
     );
     let mut r = raw(&server).await;
     let () = r.set(format!("session:{id}"), go).await.unwrap();
-    let got = store.get(id).await.unwrap().expect("the Go record is visible");
+    let got = store
+        .get(id)
+        .await
+        .unwrap()
+        .expect("the Go record is visible");
     assert_eq!(got.version, 0);
     assert_eq!(got.data["n"], 1);
     assert_eq!(got.created_at.to_string(), "2029-12-31T22:00:00.123456789Z");
@@ -75,7 +94,10 @@ async fn foreign_or_corrupt_values_are_backend_errors_for_that_id_only() {
     let other_id = "otherIdInside_0123456789abcdef";
     let () = r.set(format!("app:{not_json}"), "{{{").await.unwrap();
     let () = r.hset(format!("app:{wrong_type}"), "f", "v").await.unwrap();
-    let () = r.set(format!("app:{other_id}"), good.to_wire()).await.unwrap();
+    let () = r
+        .set(format!("app:{other_id}"), good.to_wire())
+        .await
+        .unwrap();
     for id in [not_json, wrong_type, other_id] {
         let err = store.get(id).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BackendError, "{id}: {err}");
@@ -83,7 +105,11 @@ async fn foreign_or_corrupt_values_are_backend_errors_for_that_id_only() {
         assert!(!err.to_string().contains(id));
     }
     assert!(store.get(&good.id).await.unwrap().is_some());
-    assert_eq!(store.count().await.unwrap(), 1, "unreadable records are skipped by listings");
+    assert_eq!(
+        store.count().await.unwrap(),
+        1,
+        "unreadable records are skipped by listings"
+    );
     assert_eq!(store.list_by_user_id("u").await.unwrap().len(), 1);
 }
 
@@ -105,15 +131,35 @@ async fn glob_characters_in_the_prefix_are_escaped() {
 async fn the_user_index_lives_as_long_as_its_newest_session_and_no_longer() {
     let server = RedisServer::single(&[]);
     let store = Store::open(options(&server, "ix:")).await.unwrap();
-    let short = store.create(NewSession { ttl_ms: Some(60_000), ..user("u") }).await.unwrap();
-    let long = store.create(NewSession { ttl_ms: Some(3_600_000), ..user("u") }).await.unwrap();
+    let short = store
+        .create(NewSession {
+            ttl_ms: Some(60_000),
+            ..user("u")
+        })
+        .await
+        .unwrap();
+    let long = store
+        .create(NewSession {
+            ttl_ms: Some(3_600_000),
+            ..user("u")
+        })
+        .await
+        .unwrap();
     let mut r = raw(&server).await;
     let keys: Vec<String> = r.keys("ix:~idx:*").await.unwrap();
     assert_eq!(keys.len(), 1);
-    let at: i64 = redis::cmd("PEXPIRETIME").arg(&keys[0]).query_async(&mut r).await.unwrap();
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&keys[0])
+        .query_async(&mut r)
+        .await
+        .unwrap();
     assert_eq!(at, long.expires_at.unwrap().unix_ms());
     store.delete(&long.id).await.unwrap();
-    let at: i64 = redis::cmd("PEXPIRETIME").arg(&keys[0]).query_async(&mut r).await.unwrap();
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&keys[0])
+        .query_async(&mut r)
+        .await
+        .unwrap();
     assert_eq!(at, short.expires_at.unwrap().unix_ms());
     store.delete(&short.id).await.unwrap();
     let exists: bool = r.exists(&keys[0]).await.unwrap();
@@ -127,7 +173,11 @@ async fn tls_with_a_private_ca_and_unix_sockets() {
     let s = store.create(user("u")).await.unwrap();
     assert!(store.get(&s.id).await.unwrap().is_some());
     let mut untrusted = options(&tls, "tls:");
-    untrusted.backend = BackendConfig::Redis { urls: tls.urls.clone(), cluster: false, tls_ca: None };
+    untrusted.backend = BackendConfig::Redis {
+        urls: tls.urls.clone(),
+        cluster: false,
+        tls_ca: None,
+    };
     let err = Store::open(untrusted).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
 
@@ -146,11 +196,20 @@ async fn an_absent_server_is_backend_unavailable_quickly() {
     let started = Instant::now();
     let err = Store::open(gone).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 async fn limit_holds_under_races(server: &RedisServer, rounds: usize) {
-    let store = Store::open(Options { max_sessions_per_user: 5, ..options(server, "race:") }).await.unwrap();
+    let store = Store::open(Options {
+        max_sessions_per_user: 5,
+        ..options(server, "race:")
+    })
+    .await
+    .unwrap();
     for round in 0..rounds {
         let user_id = format!("racer{round}");
         let tasks: Vec<_> = (0..50)
@@ -166,7 +225,11 @@ async fn limit_holds_under_races(server: &RedisServer, rounds: usize) {
         let live = store.list_by_user_id(&user_id).await.unwrap();
         assert_eq!(live.len(), 5, "round {round}: {} live sessions", live.len());
     }
-    assert_eq!(store.count().await.unwrap(), (5 * rounds) as u64, "no evicted session survives");
+    assert_eq!(
+        store.count().await.unwrap(),
+        (5 * rounds) as u64,
+        "no evicted session survives"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -206,13 +269,18 @@ async fn a_killed_server_gives_typed_errors_and_loses_nothing_acknowledged() {
             }
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
-                assert!(restarted.elapsed() < Duration::from_secs(1), "not serving 1 s after the restart: {e}");
+                assert!(
+                    restarted.elapsed() < Duration::from_secs(1),
+                    "not serving 1 s after the restart: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     }
     for id in &acknowledged {
-        assert!(store.get(id).await.unwrap().is_some(), "an acknowledged session was lost");
+        assert!(
+            store.get(id).await.unwrap().is_some(),
+            "an acknowledged session was lost"
+        );
     }
 }
-

@@ -40,13 +40,23 @@ impl fmt::Debug for Conn {
 
 /// Whether a Redis error means "the server is away" rather than "the server said no".
 fn is_unavailable(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped()
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_connection_dropped()
         || e.is_unrecoverable_error()
-        || matches!(e.code(), Some("CLUSTERDOWN" | "TRYAGAIN" | "LOADING" | "MASTERDOWN"))
+        || matches!(
+            e.code(),
+            Some("CLUSTERDOWN" | "TRYAGAIN" | "LOADING" | "MASTERDOWN")
+        )
 }
 
 pub(crate) fn map_err(e: &RedisError) -> Error {
-    if is_unavailable(e) { Error::unavailable(format!("redis: {e}")) } else { Error::backend(format!("redis: {e}")) }
+    if is_unavailable(e) {
+        Error::unavailable(format!("redis: {e}"))
+    } else {
+        Error::backend(format!("redis: {e}"))
+    }
 }
 
 fn normalise_url(url: &str) -> String {
@@ -57,7 +67,10 @@ fn normalise_url(url: &str) -> String {
 pub(crate) async fn connect(target: &Target) -> Result<Conn> {
     // Exactly one rustls crypto provider is compiled in; make it the process default.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let certs = || TlsCertificates { client_tls: None, root_cert: target.tls_ca.clone() };
+    let certs = || TlsCertificates {
+        client_tls: None,
+        root_cert: target.tls_ca.clone(),
+    };
     let urls: Vec<String> = target.urls.iter().map(|u| normalise_url(u)).collect();
     let connecting = async {
         if target.cluster {
@@ -69,10 +82,15 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
                 builder = builder.certs(certs());
             }
             let client = builder.build().map_err(|e| config_error(&e))?;
-            let conn = client.get_async_connection().await.map_err(|e| map_err(&e))?;
+            let conn = client
+                .get_async_connection()
+                .await
+                .map_err(|e| map_err(&e))?;
             Ok(Conn::Cluster(conn))
         } else {
-            let url = urls.first().ok_or_else(|| Error::config("url", "a redis url is required"))?;
+            let url = urls
+                .first()
+                .ok_or_else(|| Error::config("url", "a redis url is required"))?;
             let client = match &target.tls_ca {
                 Some(_) => redis::Client::build_with_tls(url.as_str(), certs()),
                 None => redis::Client::open(url.as_str()),
@@ -84,7 +102,10 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
                 .set_number_of_retries(2)
                 .set_min_delay(Duration::from_millis(20))
                 .set_max_delay(Duration::from_millis(200));
-            let conn = client.get_connection_manager_with_config(config).await.map_err(|e| map_err(&e))?;
+            let conn = client
+                .get_connection_manager_with_config(config)
+                .await
+                .map_err(|e| map_err(&e))?;
             Ok(Conn::Single(conn))
         }
     };
@@ -94,7 +115,11 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
 }
 
 fn config_error(e: &RedisError) -> Error {
-    if is_unavailable(e) { map_err(e) } else { Error::config("url", format!("invalid redis url: {e}")) }
+    if is_unavailable(e) {
+        map_err(e)
+    } else {
+        Error::config("url", format!("invalid redis url: {e}"))
+    }
 }
 
 impl Conn {
@@ -111,7 +136,10 @@ impl Conn {
         };
         match tokio::time::timeout(OP_TIMEOUT, call).await {
             Ok(r) => r,
-            Err(_) => Err(RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis call timed out"))),
+            Err(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "redis call timed out",
+            ))),
         }
     }
 
@@ -125,7 +153,12 @@ impl Conn {
     }
 
     /// Runs a script. Writes are not retried: a lost reply may hide an applied write.
-    pub(crate) async fn script<T: FromRedisValue>(&self, script: &Script, keys: &[&str], args: &[&str]) -> Result<T> {
+    pub(crate) async fn script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<T> {
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(*k);
@@ -147,11 +180,19 @@ impl Conn {
 
     /// The nodes to SCAN: the one server, or every cluster master (`None` = the single node).
     pub(crate) async fn scan_targets(&self) -> Result<Vec<Option<(String, u16)>>> {
-        let Conn::Cluster(_) = self else { return Ok(vec![None]) };
-        let nodes: String = self.read(&redis::cmd("CLUSTER").arg("NODES").clone()).await?;
+        let Conn::Cluster(_) = self else {
+            return Ok(vec![None]);
+        };
+        let nodes: String = self
+            .read(&redis::cmd("CLUSTER").arg("NODES").clone())
+            .await?;
         let mut masters: Vec<(String, u16)> = nodes
             .lines()
-            .filter(|l| l.split(' ').nth(2).is_some_and(|flags| flags.contains("master") && !flags.contains("fail")))
+            .filter(|l| {
+                l.split(' ')
+                    .nth(2)
+                    .is_some_and(|flags| flags.contains("master") && !flags.contains("fail"))
+            })
             .filter_map(|l| {
                 let addr = l.split(' ').nth(1)?.split('@').next()?;
                 let (host, port) = addr.rsplit_once(':')?;
@@ -163,19 +204,32 @@ impl Conn {
     }
 
     /// One SCAN call on one node.
-    pub(crate) async fn scan(&self, node: Option<&(String, u16)>, cursor: u64, pattern: &str, count: usize)
-    -> Result<(u64, Vec<String>)> {
+    pub(crate) async fn scan(
+        &self,
+        node: Option<&(String, u16)>,
+        cursor: u64,
+        pattern: &str,
+        count: usize,
+    ) -> Result<(u64, Vec<String>)> {
         let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count);
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
         match (self, node) {
             (Conn::Cluster(c), Some((host, port))) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
                 let mut c = c.clone();
                 let value = tokio::time::timeout(OP_TIMEOUT, c.route_command(cmd, routing))
                     .await
                     .map_err(|_| Error::unavailable("redis: scan timed out"))?
                     .map_err(|e| map_err(&e))?;
-                redis::from_redis_value(value).map_err(|e| Error::backend(format!("redis: unexpected SCAN reply: {e}")))
+                redis::from_redis_value(value)
+                    .map_err(|e| Error::backend(format!("redis: unexpected SCAN reply: {e}")))
             }
             _ => self.read(&cmd).await,
         }

@@ -21,7 +21,9 @@ pub(crate) struct Keys {
 
 impl Keys {
     pub(crate) fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.to_owned() }
+        Self {
+            prefix: prefix.to_owned(),
+        }
     }
 
     pub(crate) fn session(&self, id: &str) -> String {
@@ -34,7 +36,11 @@ impl Keys {
 
     /// The index key of (site, user): hashed, so any site and user make a safe key.
     pub(crate) fn index(&self, site: &str, user: &str) -> String {
-        let digest = Sha256::new().chain_update(site).chain_update([0]).chain_update(user).finalize();
+        let digest = Sha256::new()
+            .chain_update(site)
+            .chain_update([0])
+            .chain_update(user)
+            .finalize();
         let mut key = format!("{}~idx:", self.prefix);
         for b in &digest[..16] {
             let _ = write!(key, "{b:02x}");
@@ -44,7 +50,8 @@ impl Keys {
 
     /// The id of a session key, if `key` is one (not a tombstone, index or foreign key).
     pub(crate) fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
-        key.strip_prefix(&self.prefix).filter(|rest| crate::id::is_well_formed(rest))
+        key.strip_prefix(&self.prefix)
+            .filter(|rest| crate::id::is_well_formed(rest))
     }
 
     /// A SCAN pattern matching every key under the prefix, glob characters escaped.
@@ -85,7 +92,12 @@ pub(crate) fn parse_member(id: &str, value: &str) -> Option<(Member, bool)> {
         "-" => None,
         exp => Some(exp.parse().ok()?),
     };
-    let member = Member { id: id.to_owned(), created_ms, accessed_ms, expires_ms };
+    let member = Member {
+        id: id.to_owned(),
+        created_ms,
+        accessed_ms,
+        expires_ms,
+    };
     parts.next().is_none().then_some((member, pending))
 }
 
@@ -97,10 +109,16 @@ mod tests {
     fn keys_never_collide_with_session_ids() {
         let k = Keys::new("session:");
         assert_eq!(k.session("abc"), "session:abc");
-        assert_eq!(k.id_of(&k.session(&"a".repeat(43))), Some("a".repeat(43).as_str()));
+        assert_eq!(
+            k.id_of(&k.session(&"a".repeat(43))),
+            Some("a".repeat(43).as_str())
+        );
         assert_eq!(k.id_of(&k.tombstone(&"a".repeat(43))), None);
         assert_eq!(k.id_of(&k.index("site", "user")), None);
-        assert_eq!(k.id_of("session:user:550e8400-e29b-41d4-a716-446655440000"), None);
+        assert_eq!(
+            k.id_of("session:user:550e8400-e29b-41d4-a716-446655440000"),
+            None
+        );
         assert_ne!(k.index("a", "bc"), k.index("ab", "c"));
     }
 
@@ -112,9 +130,22 @@ mod tests {
     #[test]
     fn members_round_trip() {
         let (m, pending) = parse_member("x", &member_value(1, 2, Some(3))).unwrap();
-        assert_eq!((m.created_ms, m.accessed_ms, m.expires_ms, pending), (1, 2, Some(3), false));
-        assert_eq!(parse_member("x", &member_value(1, 2, None)).unwrap().0.expires_ms, None);
-        assert!(parse_member("x", &format!("{}{PENDING}", member_value(1, 2, None))).unwrap().1);
+        assert_eq!(
+            (m.created_ms, m.accessed_ms, m.expires_ms, pending),
+            (1, 2, Some(3), false)
+        );
+        assert_eq!(
+            parse_member("x", &member_value(1, 2, None))
+                .unwrap()
+                .0
+                .expires_ms,
+            None
+        );
+        assert!(
+            parse_member("x", &format!("{}{PENDING}", member_value(1, 2, None)))
+                .unwrap()
+                .1
+        );
         assert!(parse_member("x", "garbage").is_none());
     }
 }

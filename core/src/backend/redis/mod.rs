@@ -41,7 +41,10 @@ pub struct RedisBackend {
 /// Connects to Redis (one node, or a cluster) with every key under `prefix`.
 pub(crate) async fn open(target: &Target, prefix: &str) -> Result<Arc<dyn Backend>> {
     let conn = conn::connect(target).await?;
-    let backend = RedisBackend { conn, keys: Keys::new(prefix) };
+    let backend = RedisBackend {
+        conn,
+        keys: Keys::new(prefix),
+    };
     let _: String = backend.conn.read(&redis::cmd("PING")).await?;
     Ok(Arc::new(backend))
 }
@@ -64,8 +67,11 @@ fn nonce() -> String {
 }
 
 fn conflict(id: &str) -> Error {
-    Error::new(ErrorKind::SessionConflict, "a session with this id exists or was recently deleted")
-        .with("session_id_hash", id::hash(id))
+    Error::new(
+        ErrorKind::SessionConflict,
+        "a session with this id exists or was recently deleted",
+    )
+    .with("session_id_hash", id::hash(id))
 }
 
 fn too_busy() -> Error {
@@ -73,8 +79,13 @@ fn too_busy() -> Error {
 }
 
 fn decode(id: &str, wire: &str) -> Result<Session> {
-    let session = Session::from_wire(wire.as_bytes())
-        .and_then(|s| if s.id == id { Ok(s) } else { Err("its id is not the id of its key".to_owned()) });
+    let session = Session::from_wire(wire.as_bytes()).and_then(|s| {
+        if s.id == id {
+            Ok(s)
+        } else {
+            Err("its id is not the id of its key".to_owned())
+        }
+    });
     session.map_err(|reason| {
         Error::backend(format!("the record of a session cannot be read: {reason}"))
             .with("session_id_hash", id::hash(id))
@@ -102,14 +113,21 @@ impl RedisBackend {
 
     async fn read_index(&self, idx: &str) -> Result<IndexState> {
         let all: HashMap<String, String> = self.conn.read(redis::cmd("HGETALL").arg(idx)).await?;
-        let mut state = IndexState { token: "=".to_owned(), ..IndexState::default() };
+        let mut state = IndexState {
+            token: "=".to_owned(),
+            ..IndexState::default()
+        };
         for (field, value) in all {
             if field == "~v" {
                 state.token = format!("={value}");
             } else if let Some(id) = field.strip_prefix("~e:") {
                 state.evicting.push(id.to_owned());
             } else if let Some((m, pending)) = parse_member(&field, &value) {
-                if pending { state.pending.push(m) } else { state.members.push(m) }
+                if pending {
+                    state.pending.push(m);
+                } else {
+                    state.members.push(m);
+                }
             }
         }
         Ok(state)
@@ -117,43 +135,69 @@ impl RedisBackend {
 
     /// Cluster only: members whose session key is gone (a crash between steps) and old enough
     /// not to be a create in flight. They are dropped from the index by the next admission.
-    async fn stale_members(&self, members: &[Member], now_ms: i64) -> Result<Vec<String>> {
-        let mut stale = Vec::new();
-        for m in members.iter().filter(|m| m.created_ms + RESERVATION_GRACE_MS < now_ms) {
-            let exists: bool = self.conn.read(redis::cmd("EXISTS").arg(self.keys.session(&m.id))).await?;
+    async fn gone_members(&self, members: &[Member], now_ms: i64) -> Result<Vec<String>> {
+        let mut gone = Vec::new();
+        for m in members
+            .iter()
+            .filter(|m| m.created_ms + RESERVATION_GRACE_MS < now_ms)
+        {
+            let exists: bool = self
+                .conn
+                .read(redis::cmd("EXISTS").arg(self.keys.session(&m.id)))
+                .await?;
             if !exists {
-                stale.push(m.id.clone());
+                gone.push(m.id.clone());
             }
         }
-        Ok(stale)
+        Ok(gone)
     }
 
     /// Reads the index of `record` and decides its admission. `Ok(None)`: reservations in
     /// flight fill the limit; wait for them to land and ask again.
-    async fn decide(&self, idx: &str, record: &Record, admission: &Admission)
-    -> Result<Option<(IndexState, Decision, Vec<String>)>> {
+    async fn decide(
+        &self,
+        idx: &str,
+        record: &Record,
+        admission: &Admission,
+    ) -> Result<Option<(IndexState, Decision, Vec<String>)>> {
         let state = self.read_index(idx).await?;
-        let mut stale = Vec::new();
+        let mut gone = Vec::new();
         let mut in_flight = 0;
+        let mut members: Vec<Member> = state.members.clone();
         if self.conn.is_cluster() {
-            let all: Vec<Member> = state.members.iter().chain(&state.pending).cloned().collect();
-            stale = self.stale_members(&all, admission.now_ms).await?;
-            in_flight = state.pending.iter().filter(|m| !stale.contains(&m.id) && m.id != record.session.id).count();
+            let all: Vec<Member> = state
+                .members
+                .iter()
+                .chain(&state.pending)
+                .cloned()
+                .collect();
+            gone = self.gone_members(&all, admission.now_ms).await?;
+            for p in &state.pending {
+                if p.created_ms + RESERVATION_GRACE_MS < admission.now_ms {
+                    // An old reservation with a record: its create crashed before confirming.
+                    members.push(p.clone());
+                } else if p.id != record.session.id {
+                    in_flight += 1;
+                }
+            }
         }
-        let members: Vec<Member> =
-            state.members.iter().filter(|m| m.id != record.session.id && !stale.contains(&m.id)).cloned().collect();
-        let decide = |limit: usize| Admission { limit, ..*admission }.decide(&members);
+        members.retain(|m| m.id != record.session.id && !gone.contains(&m.id));
+        let decide = |limit: usize| {
+            Admission {
+                limit,
+                ..*admission
+            }
+            .decide(&members)
+        };
         let decision = match admission.limit.checked_sub(in_flight) {
             Some(room) if room > 0 => decide(room)?,
             // Reservations alone fill the limit: a refusal stands, an eviction waits.
-            _ if admission.policy == crate::controls::admission::EvictionPolicy::Reject => decide(0)?,
+            _ if admission.policy == crate::controls::admission::EvictionPolicy::Reject => {
+                decide(0)?
+            }
             _ => return Ok(None),
         };
-        Ok(Some((state, decision, stale)))
-    }
-
-    fn parse_evicted(&self, wires: &[String]) -> Vec<Session> {
-        wires.iter().filter_map(|w| Session::from_wire(w.as_bytes()).ok()).collect()
+        Ok(Some((state, decision, gone)))
     }
 
     // ---- single node: one script per operation ----
@@ -193,7 +237,11 @@ impl RedisBackend {
             pxat(record),
             new_id.clone(),
             old_id,
-            if idx.is_some() { member_of(record) } else { String::new() },
+            if idx.is_some() {
+                member_of(record)
+            } else {
+                String::new()
+            },
             token.unwrap_or_default().to_owned(),
             nonce(),
             ctx.tombstone_until_ms.to_string(),
@@ -214,12 +262,25 @@ impl RedisBackend {
     // ---- cluster: ordered single-slot steps ----
 
     async fn cas(&self, id: &str, expected: &str, wire: &str, pxat: &str) -> Result<String> {
-        self.conn.script(&scripts::CAS, &[&self.keys.session(id)], &[expected, wire, pxat]).await
+        self.conn
+            .script(
+                &scripts::CAS,
+                &[&self.keys.session(id)],
+                &[expected, wire, pxat],
+            )
+            .await
     }
 
     /// The index step: add `add` (id, member), mark `evict`, drop `drop`, if the token holds.
-    async fn admit(&self, idx: &str, token: &str, add: Option<(&str, &str)>, evict: &[String], drop: &[String], now_ms: i64)
-    -> Result<bool> {
+    async fn admit(
+        &self,
+        idx: &str,
+        token: &str,
+        add: Option<(&str, &str)>,
+        evict: &[String],
+        drop: &[String],
+        now_ms: i64,
+    ) -> Result<bool> {
         let now = now_ms.to_string();
         let n = nonce();
         let (add_id, add_member) = add.unwrap_or(("", ""));
@@ -233,15 +294,27 @@ impl RedisBackend {
 
     /// Finishes evictions: tombstone first (no create can take the id), then the record, then
     /// the index marks. Returns the evicted sessions that were still there.
-    async fn finish_evictions(&self, idx: &str, ids: &[String], ctx: WriteCtx) -> Result<Vec<String>> {
+    async fn finish_evictions(
+        &self,
+        idx: &str,
+        ids: &[String],
+        ctx: WriteCtx,
+    ) -> Result<Vec<String>> {
         let mut wires = Vec::new();
         for id in ids {
             let _: () = self
                 .conn
-                .script(&scripts::CAS, &[&self.keys.tombstone(id)], &["", "1", &ctx.tombstone_until_ms.to_string()])
+                .script(
+                    &scripts::CAS,
+                    &[&self.keys.tombstone(id)],
+                    &["", "1", &ctx.tombstone_until_ms.to_string()],
+                )
                 .await
                 .map(|_: String| ())?;
-            let wire: Option<String> = self.conn.read(redis::cmd("GETDEL").arg(self.keys.session(id))).await?;
+            let wire: Option<String> = self
+                .conn
+                .read(redis::cmd("GETDEL").arg(self.keys.session(id)))
+                .await?;
             wires.extend(wire);
         }
         if !ids.is_empty() {
@@ -250,9 +323,17 @@ impl RedisBackend {
         Ok(wires)
     }
 
-    async fn insert_cluster(&self, record: &Record, admission: Option<&Admission>, ctx: WriteCtx) -> Result<Vec<Session>> {
+    async fn insert_cluster(
+        &self,
+        record: &Record,
+        admission: Option<&Admission>,
+        ctx: WriteCtx,
+    ) -> Result<Vec<Session>> {
         let id = &record.session.id;
-        let tomb: bool = self.conn.read(redis::cmd("EXISTS").arg(self.keys.tombstone(id))).await?;
+        let tomb: bool = self
+            .conn
+            .read(redis::cmd("EXISTS").arg(self.keys.tombstone(id)))
+            .await?;
         if tomb || self.get_wire(id).await?.is_some() {
             return Err(conflict(id));
         }
@@ -265,18 +346,29 @@ impl RedisBackend {
             for _ in 0..MAX_ATTEMPTS {
                 let (token, evict, drop) = match admission {
                     Some(a) => {
-                        let Some((state, decision, mut stale)) = self.decide(idx, record, a).await? else {
+                        let Some((state, decision, mut gone)) = self.decide(idx, record, a).await?
+                        else {
                             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
                             continue;
                         };
-                        stale.extend(decision.expired);
+                        gone.extend(decision.expired);
                         let mut evict = decision.evict;
                         evict.extend(state.evicting);
-                        (state.token, evict, stale)
+                        (state.token, evict, gone)
                     }
                     None => (String::new(), Vec::new(), Vec::new()),
                 };
-                if self.admit(idx, &token, Some((id, &reservation)), &evict, &drop, ctx.now_ms).await? {
+                if self
+                    .admit(
+                        idx,
+                        &token,
+                        Some((id, &reservation)),
+                        &evict,
+                        &drop,
+                        ctx.now_ms,
+                    )
+                    .await?
+                {
                     evicted_ids = evict;
                     admitted = true;
                     break;
@@ -288,7 +380,8 @@ impl RedisBackend {
         }
         let undo_index = || async {
             if let Some(idx) = &idx {
-                self.admit(idx, "", None, &[], std::slice::from_ref(id), ctx.now_ms).await?;
+                self.admit(idx, "", None, &[], std::slice::from_ref(id), ctx.now_ms)
+                    .await?;
             }
             Ok::<(), Error>(())
         };
@@ -296,7 +389,10 @@ impl RedisBackend {
             undo_index().await?;
             return Err(conflict(id));
         }
-        let tomb: bool = self.conn.read(redis::cmd("EXISTS").arg(self.keys.tombstone(id))).await?;
+        let tomb: bool = self
+            .conn
+            .read(redis::cmd("EXISTS").arg(self.keys.tombstone(id)))
+            .await?;
         if tomb {
             self.cas(id, &record.wire, "", "").await?;
             undo_index().await?;
@@ -305,12 +401,15 @@ impl RedisBackend {
         let wires = match &idx {
             Some(idx) => {
                 let now = ctx.now_ms.to_string();
-                let _: String = self.conn.script(&scripts::REFRESH, &[idx], &[id, &member, &now]).await?;
+                let _: String = self
+                    .conn
+                    .script(&scripts::REFRESH, &[idx], &[id, &member, &now])
+                    .await?;
                 self.finish_evictions(idx, &evicted_ids, ctx).await?
             }
             None => Vec::new(),
         };
-        Ok(self.parse_evicted(&wires))
+        Ok(parse_evicted(&wires))
     }
 
     async fn modify_cluster(
@@ -322,35 +421,61 @@ impl RedisBackend {
         ctx: WriteCtx,
     ) -> Result<Option<Modified>> {
         let (old_id, new_id) = (&old.id, &record.session.id);
-        let (old_idx, new_idx) = (index_of(&self.keys, old), index_of(&self.keys, &record.session));
+        let (old_idx, new_idx) = (
+            index_of(&self.keys, old),
+            index_of(&self.keys, &record.session),
+        );
         let member = member_of(record);
         if old_id == new_id && old_idx == new_idx {
             // Index first: a crash after it leaves an index entry that outlives its record.
             if let Some(idx) = &new_idx {
                 let now = ctx.now_ms.to_string();
-                let _: String = self.conn.script(&scripts::REFRESH, &[idx], &[new_id, &member, &now]).await?;
+                let _: String = self
+                    .conn
+                    .script(&scripts::REFRESH, &[idx], &[new_id, &member, &now])
+                    .await?;
             }
-            return Ok(match self.cas(old_id, old_wire, &record.wire, &pxat(record)).await?.as_str() {
-                "ok" => Some(Modified::Written { record: Box::new(record.clone()), evicted: Vec::new() }),
-                "missing" => Some(Modified::Missing),
-                _ => None,
-            });
+            return Ok(
+                match self
+                    .cas(old_id, old_wire, &record.wire, &pxat(record))
+                    .await?
+                    .as_str()
+                {
+                    "ok" => Some(Modified::Written {
+                        record: Box::new(record.clone()),
+                        evicted: Vec::new(),
+                    }),
+                    "missing" => Some(Modified::Missing),
+                    _ => None,
+                },
+            );
         }
         // The session joins an index (login) or moves to a new id (rotate).
         let mut evicted_ids = Vec::new();
         if let Some(idx) = &new_idx {
             let (token, evict, drop) = match (admission, old_idx != new_idx) {
                 (Some(a), true) => {
-                    let Some((state, decision, mut stale)) = self.decide(idx, record, a).await? else {
+                    let Some((state, decision, mut gone)) = self.decide(idx, record, a).await?
+                    else {
                         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
                         return Ok(None);
                     };
-                    stale.extend(decision.expired);
-                    (state.token, decision.evict, stale)
+                    gone.extend(decision.expired);
+                    (state.token, decision.evict, gone)
                 }
                 _ => (String::new(), Vec::new(), Vec::new()),
             };
-            if !self.admit(idx, &token, Some((new_id, &member)), &evict, &drop, ctx.now_ms).await? {
+            if !self
+                .admit(
+                    idx,
+                    &token,
+                    Some((new_id, &member)),
+                    &evict,
+                    &drop,
+                    ctx.now_ms,
+                )
+                .await?
+            {
                 return Ok(None);
             }
             evicted_ids = evict;
@@ -359,57 +484,105 @@ impl RedisBackend {
             if let Some(idx) = &new_idx
                 && (old_idx != new_idx || old_id != new_id)
             {
-                self.admit(idx, "", None, &[], std::slice::from_ref(new_id), ctx.now_ms).await?;
+                self.admit(idx, "", None, &[], std::slice::from_ref(new_id), ctx.now_ms)
+                    .await?;
             }
             Ok::<(), Error>(())
         };
-        if old_id == new_id {
-            match self.cas(old_id, old_wire, &record.wire, &pxat(record)).await?.as_str() {
-                "ok" => {}
-                status => {
-                    undo_new_member().await?;
-                    return Ok((status == "missing").then_some(Modified::Missing));
-                }
-            }
-        } else {
-            let tomb: bool = self.conn.read(redis::cmd("EXISTS").arg(self.keys.tombstone(new_id))).await?;
-            if tomb || self.cas(new_id, "", &record.wire, &pxat(record)).await? != "ok" {
+        match self.move_record(old_id, old_wire, record, ctx).await {
+            Ok(Step::Done) => {}
+            Ok(step) => {
                 undo_new_member().await?;
-                return Err(conflict(new_id));
+                return Ok((step == Step::Missing).then_some(Modified::Missing));
             }
-            let until = ctx.tombstone_until_ms.to_string();
-            let _: String = self.conn.script(&scripts::CAS, &[&self.keys.tombstone(old_id)], &["", "1", &until]).await?;
-            match self.cas(old_id, old_wire, "", "").await?.as_str() {
-                "ok" => {}
-                status => {
-                    self.cas(new_id, &record.wire, "", "").await?;
-                    let _: () = self.conn.read(redis::cmd("DEL").arg(self.keys.tombstone(old_id))).await?;
-                    undo_new_member().await?;
-                    return Ok((status == "missing").then_some(Modified::Missing));
-                }
+            Err(e) => {
+                undo_new_member().await?;
+                return Err(e);
             }
         }
         if let Some(idx) = &old_idx
             && (old_idx != new_idx || old_id != new_id)
         {
-            self.admit(idx, "", None, &[], std::slice::from_ref(old_id), ctx.now_ms).await?;
+            self.admit(idx, "", None, &[], std::slice::from_ref(old_id), ctx.now_ms)
+                .await?;
         }
         let wires = match &new_idx {
             Some(idx) => self.finish_evictions(idx, &evicted_ids, ctx).await?,
             None => Vec::new(),
         };
-        Ok(Some(Modified::Written { record: Box::new(record.clone()), evicted: self.parse_evicted(&wires) }))
+        Ok(Some(Modified::Written {
+            record: Box::new(record.clone()),
+            evicted: parse_evicted(&wires),
+        }))
+    }
+
+    /// Cluster, the record step of a login or rotate: compare-and-set in place, or write the
+    /// new id (`conflict` if taken or tombstoned), tombstone the old one, then delete it only
+    /// if it still holds what was read (else the new record is withdrawn again).
+    async fn move_record(
+        &self,
+        old_id: &str,
+        old_wire: &str,
+        record: &Record,
+        ctx: WriteCtx,
+    ) -> Result<Step> {
+        let new_id = &record.session.id;
+        if old_id == new_id {
+            return Ok(Step::of(
+                &self
+                    .cas(old_id, old_wire, &record.wire, &pxat(record))
+                    .await?,
+            ));
+        }
+        let tomb: bool = self
+            .conn
+            .read(redis::cmd("EXISTS").arg(self.keys.tombstone(new_id)))
+            .await?;
+        if tomb || self.cas(new_id, "", &record.wire, &pxat(record)).await? != "ok" {
+            return Err(conflict(new_id));
+        }
+        let until = ctx.tombstone_until_ms.to_string();
+        let _: String = self
+            .conn
+            .script(
+                &scripts::CAS,
+                &[&self.keys.tombstone(old_id)],
+                &["", "1", &until],
+            )
+            .await?;
+        let step = Step::of(&self.cas(old_id, old_wire, "", "").await?);
+        if step != Step::Done {
+            self.cas(new_id, &record.wire, "", "").await?;
+            let () = self
+                .conn
+                .read(redis::cmd("DEL").arg(self.keys.tombstone(old_id)))
+                .await?;
+        }
+        Ok(step)
     }
 
     /// Removes one session if it still holds `wire`. `Some(true)` removed, `Some(false)`
     /// missing, `None` changed meanwhile (read again).
-    async fn remove_one(&self, id: &str, wire: &str, session: Option<&Session>, tombstone: bool, ctx: WriteCtx)
-    -> Result<Option<bool>> {
+    async fn remove_one(
+        &self,
+        id: &str,
+        wire: &str,
+        session: Option<&Session>,
+        tombstone: bool,
+        ctx: WriteCtx,
+    ) -> Result<Option<bool>> {
         let idx = session.and_then(|s| index_of(&self.keys, s));
         let until = ctx.tombstone_until_ms.to_string();
         if self.conn.is_cluster() {
             if tombstone {
-                let _: String = self.conn.script(&scripts::CAS, &[&self.keys.tombstone(id)], &["", "1", &until]).await?;
+                let _: String = self
+                    .conn
+                    .script(
+                        &scripts::CAS,
+                        &[&self.keys.tombstone(id)],
+                        &["", "1", &until],
+                    )
+                    .await?;
             }
             match self.cas(id, wire, "", "").await?.as_str() {
                 "ok" => {}
@@ -417,7 +590,8 @@ impl RedisBackend {
                 _ => return Ok(None),
             }
             if let Some(idx) = &idx {
-                self.admit(idx, "", None, &[], &[id.to_owned()], ctx.now_ms).await?;
+                self.admit(idx, "", None, &[], &[id.to_owned()], ctx.now_ms)
+                    .await?;
             }
             return Ok(Some(true));
         }
@@ -425,9 +599,23 @@ impl RedisBackend {
         let idx_key = idx.clone().unwrap_or_else(|| session_key.clone());
         let (now, n) = (ctx.now_ms.to_string(), nonce());
         let flag = |b: bool| if b { "1" } else { "0" };
-        let args = [wire, id, flag(tombstone), &until, &now, flag(idx.is_some()), &n];
-        let removed: i64 =
-            self.conn.script(&scripts::REMOVE, &[&session_key, &self.keys.tombstone(id), &idx_key], &args).await?;
+        let args = [
+            wire,
+            id,
+            flag(tombstone),
+            &until,
+            &now,
+            flag(idx.is_some()),
+            &n,
+        ];
+        let removed: i64 = self
+            .conn
+            .script(
+                &scripts::REMOVE,
+                &[&session_key, &self.keys.tombstone(id), &idx_key],
+                &args,
+            )
+            .await?;
         Ok(match removed {
             1 => Some(true),
             0 => Some(false),
@@ -442,7 +630,10 @@ impl RedisBackend {
         for node in self.conn.scan_targets().await? {
             let mut cursor = 0;
             loop {
-                let (next, keys) = self.conn.scan(node.as_ref(), cursor, &pattern, SCAN_COUNT).await?;
+                let (next, keys) = self
+                    .conn
+                    .scan(node.as_ref(), cursor, &pattern, SCAN_COUNT)
+                    .await?;
                 for (session, expires) in self.fetch(&keys).await? {
                     visit(session, expires);
                 }
@@ -459,8 +650,11 @@ impl RedisBackend {
     async fn fetch(&self, keys: &[String]) -> Result<Vec<(Session, Option<i64>)>> {
         let mut out = Vec::new();
         for key in keys {
-            let Some(id) = self.keys.id_of(key) else { continue };
-            let reply: Result<(Option<String>, i64)> = self.conn.script(&scripts::FETCH, &[key], &[]).await;
+            let Some(id) = self.keys.id_of(key) else {
+                continue;
+            };
+            let reply: Result<(Option<String>, i64)> =
+                self.conn.script(&scripts::FETCH, &[key], &[]).await;
             let (wire, expires) = match reply {
                 Ok(r) => r,
                 Err(e) if e.kind() == ErrorKind::BackendError => {
@@ -479,6 +673,31 @@ impl RedisBackend {
     }
 }
 
+/// The outcome of a compare-and-set step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Done,
+    Missing,
+    Retry,
+}
+
+impl Step {
+    fn of(status: &str) -> Step {
+        match status {
+            "ok" => Step::Done,
+            "missing" => Step::Missing,
+            _ => Step::Retry,
+        }
+    }
+}
+
+fn parse_evicted(wires: &[String]) -> Vec<Session> {
+    wires
+        .iter()
+        .filter_map(|w| Session::from_wire(w.as_bytes()).ok())
+        .collect()
+}
+
 fn warn_corrupt(id: &str, e: &Error) {
     tracing::warn!(target: "omnisession", session_id_hash = %id::hash(id), error = %e, "skipping an unreadable session record");
 }
@@ -492,7 +711,12 @@ impl Backend for RedisBackend {
         }
     }
 
-    async fn insert(&self, record: &Record, admission: Option<&Admission>, ctx: WriteCtx) -> Result<Vec<Session>> {
+    async fn insert(
+        &self,
+        record: &Record,
+        admission: Option<&Admission>,
+        ctx: WriteCtx,
+    ) -> Result<Vec<Session>> {
         if self.conn.is_cluster() {
             return self.insert_cluster(record, admission, ctx).await;
         }
@@ -500,15 +724,18 @@ impl Backend for RedisBackend {
         for _ in 0..MAX_ATTEMPTS {
             let (token, evict) = match (admission, &idx) {
                 (Some(a), Some(idx)) => {
-                    let Some((state, decision, _)) = self.decide(idx, record, a).await? else { continue };
+                    let Some((state, decision, _)) = self.decide(idx, record, a).await? else {
+                        continue;
+                    };
                     (Some(state.token), decision.evict)
                 }
                 _ => (None, Vec::new()),
             };
-            let (status, wires) =
-                self.commit_single(None, record, idx.as_deref(), token.as_deref(), &evict, ctx).await?;
+            let (status, wires) = self
+                .commit_single(None, record, idx.as_deref(), token.as_deref(), &evict, ctx)
+                .await?;
             match status.as_str() {
-                "ok" => return Ok(self.parse_evicted(&wires)),
+                "ok" => return Ok(parse_evicted(&wires)),
                 "conflict" => return Err(conflict(&record.session.id)),
                 _ => {}
             }
@@ -516,14 +743,24 @@ impl Backend for RedisBackend {
         Err(too_busy())
     }
 
-    async fn modify(&self, id: &str, change: &Change<'_>, admission: Option<&Admission>, ctx: WriteCtx)
-    -> Result<Modified> {
+    async fn modify(
+        &self,
+        id: &str,
+        change: &Change<'_>,
+        admission: Option<&Admission>,
+        ctx: WriteCtx,
+    ) -> Result<Modified> {
         for _ in 0..MAX_ATTEMPTS {
-            let Some(wire) = self.get_wire(id).await? else { return Ok(Modified::Missing) };
+            let Some(wire) = self.get_wire(id).await? else {
+                return Ok(Modified::Missing);
+            };
             let old = decode(id, &wire)?;
             let record = change(old.clone())?;
             if self.conn.is_cluster() {
-                match self.modify_cluster(&old, &wire, &record, admission, ctx).await? {
+                match self
+                    .modify_cluster(&old, &wire, &record, admission, ctx)
+                    .await?
+                {
                     Some(done) => return Ok(done),
                     None => continue,
                 }
@@ -532,16 +769,29 @@ impl Backend for RedisBackend {
             let joins = idx.is_some() && idx != index_of(&self.keys, &old);
             let (token, evict) = match (admission, &idx) {
                 (Some(a), Some(idx)) if joins => {
-                    let Some((state, decision, _)) = self.decide(idx, &record, a).await? else { continue };
+                    let Some((state, decision, _)) = self.decide(idx, &record, a).await? else {
+                        continue;
+                    };
                     (Some(state.token), decision.evict)
                 }
                 _ => (None, Vec::new()),
             };
-            let (status, wires) =
-                self.commit_single(Some((&old, &wire)), &record, idx.as_deref(), token.as_deref(), &evict, ctx).await?;
+            let (status, wires) = self
+                .commit_single(
+                    Some((&old, &wire)),
+                    &record,
+                    idx.as_deref(),
+                    token.as_deref(),
+                    &evict,
+                    ctx,
+                )
+                .await?;
             match status.as_str() {
                 "ok" => {
-                    return Ok(Modified::Written { record: Box::new(record), evicted: self.parse_evicted(&wires) });
+                    return Ok(Modified::Written {
+                        record: Box::new(record),
+                        evicted: parse_evicted(&wires),
+                    });
                 }
                 "missing" => return Ok(Modified::Missing),
                 "conflict" => return Err(conflict(&record.session.id)),
@@ -562,7 +812,10 @@ impl Backend for RedisBackend {
                 };
                 // An unreadable record is still removed; it just has no index entry to drop.
                 let session = Session::from_wire(wire.as_bytes()).ok();
-                match self.remove_one(id, &wire, session.as_ref(), tombstone, ctx).await? {
+                match self
+                    .remove_one(id, &wire, session.as_ref(), tombstone, ctx)
+                    .await?
+                {
                     Some(true) => {
                         removed += 1;
                         done = true;
@@ -599,7 +852,13 @@ impl Backend for RedisBackend {
         Ok(out)
     }
 
-    async fn page(&self, site: &str, cursor: Option<&str>, limit: usize, now_ms: i64) -> Result<Page> {
+    async fn page(
+        &self,
+        site: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Page> {
         let nodes = self.conn.scan_targets().await?;
         let (mut node, mut scan, mut skip) = match cursor {
             None => (0usize, 0u64, 0usize),
@@ -609,7 +868,10 @@ impl Backend for RedisBackend {
         let pattern = self.keys.scan_pattern();
         let mut sessions = Vec::new();
         while node < nodes.len() {
-            let (next, keys) = self.conn.scan(nodes[node].as_ref(), scan, &pattern, SCAN_COUNT).await?;
+            let (next, keys) = self
+                .conn
+                .scan(nodes[node].as_ref(), scan, &pattern, SCAN_COUNT)
+                .await?;
             let mut taken = skip;
             for key in keys.get(skip..).unwrap_or_default() {
                 taken += 1;
@@ -624,7 +886,10 @@ impl Backend for RedisBackend {
             }
             if sessions.len() == limit && taken < keys.len() {
                 // Come back to this same SCAN batch, past what was taken.
-                return Ok(Page { sessions, cursor: Some(format!("{node}:{scan}:{taken}")) });
+                return Ok(Page {
+                    sessions,
+                    cursor: Some(format!("{node}:{scan}:{taken}")),
+                });
             }
             skip = 0;
             scan = next;
@@ -633,10 +898,16 @@ impl Backend for RedisBackend {
             }
             if sessions.len() == limit {
                 let more = node < nodes.len();
-                return Ok(Page { sessions, cursor: more.then(|| format!("{node}:{scan}:0")) });
+                return Ok(Page {
+                    sessions,
+                    cursor: more.then(|| format!("{node}:{scan}:0")),
+                });
             }
         }
-        Ok(Page { sessions, cursor: None })
+        Ok(Page {
+            sessions,
+            cursor: None,
+        })
     }
 
     async fn count(&self, site: &str, now_ms: i64) -> Result<u64> {
@@ -658,9 +929,16 @@ impl Backend for RedisBackend {
             }
         })
         .await?;
-        let ctx = WriteCtx { now_ms, tombstone_until_ms: now_ms };
+        let ctx = WriteCtx {
+            now_ms,
+            tombstone_until_ms: now_ms,
+        };
         let live: Vec<String> = doomed.iter().filter(|d| d.1).map(|d| d.0.clone()).collect();
-        let expired: Vec<String> = doomed.iter().filter(|d| !d.1).map(|d| d.0.clone()).collect();
+        let expired: Vec<String> = doomed
+            .iter()
+            .filter(|d| !d.1)
+            .map(|d| d.0.clone())
+            .collect();
         let removed = self.remove(&live, false, ctx).await?;
         self.remove(&expired, false, ctx).await?;
         Ok(removed)
@@ -676,7 +954,15 @@ impl Backend for RedisBackend {
             }
         })
         .await?;
-        self.remove(&doomed, false, WriteCtx { now_ms, tombstone_until_ms: now_ms }).await
+        self.remove(
+            &doomed,
+            false,
+            WriteCtx {
+                now_ms,
+                tombstone_until_ms: now_ms,
+            },
+        )
+        .await
     }
 
     async fn close(&self) -> Result<()> {
@@ -686,6 +972,10 @@ impl Backend for RedisBackend {
 
 fn parse_cursor(c: &str) -> Option<(usize, u64, usize)> {
     let mut parts = c.split(':');
-    let cursor = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    let cursor = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
     parts.next().is_none().then_some(cursor)
 }
