@@ -28,6 +28,16 @@ pub enum BackendConfig {
         /// The directory.
         path: PathBuf,
     },
+    /// Redis: one node, or a Redis Cluster.
+    Redis {
+        /// `redis://`, `rediss://` or `redis+unix://` URLs (several = cluster seeds).
+        urls: Vec<String>,
+        /// Whether the URLs are seeds of a Redis Cluster (implied by more than one URL).
+        cluster: bool,
+        /// A PEM file with the CA that signed the server's certificate (`rediss://` with a
+        /// private CA); otherwise the system's and Mozilla's roots are trusted.
+        tls_ca: Option<PathBuf>,
+    },
     /// A backend built outside the core (a host-language custom backend, or Redis).
     Custom(Arc<dyn Backend>),
 }
@@ -87,6 +97,9 @@ impl Default for Options {
     }
 }
 
+/// URL schemes the redis backend accepts.
+const REDIS_SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
+
 /// Longest duration accepted for any option (100 years): beyond it, arithmetic overflows.
 const MAX_DURATION_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
@@ -97,10 +110,24 @@ impl Options {
         let mut o = Options::default();
         let mut backend_name = "memory".to_owned();
         let mut path: Option<PathBuf> = None;
+        let mut urls: Vec<String> = Vec::new();
+        let mut cluster = false;
+        let mut tls_ca: Option<PathBuf> = None;
         for (key, value) in map {
             match key.as_str() {
                 "backend" => backend_name = string(key, value)?,
                 "path" => path = Some(PathBuf::from(string(key, value)?)),
+                "url" => urls.push(string(key, value)?),
+                "urls" => {
+                    let list = value.as_array().ok_or_else(|| Error::config(key, "urls must be a list of strings"))?;
+                    for u in list {
+                        urls.push(string(key, u)?);
+                    }
+                }
+                "cluster" => {
+                    cluster = value.as_bool().ok_or_else(|| Error::config(key, "cluster must be a boolean"))?;
+                }
+                "tls_ca" => tls_ca = Some(PathBuf::from(string(key, value)?)),
                 "key_prefix" => o.key_prefix = string(key, value)?,
                 "site_id" => o.site_id = string(key, value)?,
                 "max_session_size" => o.max_session_size = count(key, value)?,
@@ -119,6 +146,14 @@ impl Options {
             }
         }
         o.backend = match (backend_name.as_str(), path) {
+            ("redis", None) => {
+                if urls.is_empty() {
+                    return Err(Error::config("url", "the redis backend needs a url (or urls)"));
+                }
+                cluster |= urls.len() > 1;
+                BackendConfig::Redis { urls, cluster, tls_ca }
+            }
+            ("redis", Some(_)) => return Err(Error::config("path", "the redis backend takes no path")),
             ("memory", None) => BackendConfig::Memory,
             ("memory", Some(_)) => {
                 return Err(Error::config("path", "the memory backend takes no path"));
@@ -173,6 +208,14 @@ impl Options {
                 "site_id",
                 "site_id must be at most 256 bytes",
             ));
+        }
+        if let BackendConfig::Redis { urls, .. } = &self.backend {
+            if urls.is_empty() {
+                return Err(Error::config("url", "the redis backend needs a url (or urls)"));
+            }
+            if let Some(bad) = urls.iter().find(|u| !REDIS_SCHEMES.iter().any(|s| u.starts_with(s))) {
+                return Err(Error::config("url", format!("a redis url must start with redis://, rediss:// or redis+unix://, not {bad:?}")));
+            }
         }
         if let BackendConfig::Sqlite { path } | BackendConfig::File { path } = &self.backend
             && path.as_os_str().is_empty()

@@ -1,6 +1,9 @@
 //! Runs every vector of `tests/conformance/*.json` against every backend.
 //! The format is described in `tests/conformance/README.md`.
 
+#[path = "support/redis.rs"]
+mod redis_server;
+
 use omnisession::backend::memory::MemoryBackend;
 use omnisession::{
     BackendConfig, Error, FnSink, ManualClock, NewSession, Options, Patch, Session, SessionUpdate,
@@ -19,12 +22,21 @@ enum Kind {
     Memory,
     Sqlite,
     File,
+    Redis,
+    RedisCluster,
 }
+
+/// The Redis servers of this test process, one of each topology, started on first use.
+static SINGLE: std::sync::LazyLock<redis_server::RedisServer> = std::sync::LazyLock::new(|| redis_server::RedisServer::single(&[]));
+static CLUSTER: std::sync::LazyLock<redis_server::RedisServer> = std::sync::LazyLock::new(redis_server::RedisServer::cluster);
+static CASE_NUMBER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// One case's shared backend: every store of the case is opened over it.
 struct Shared {
     kind: Kind,
     memory: Arc<MemoryBackend>,
+    /// Every case gets a key prefix of its own on the shared Redis servers.
+    prefix: String,
     _dir: tempfile::TempDir,
     path: PathBuf,
 }
@@ -36,7 +48,9 @@ impl Shared {
             Kind::Sqlite => dir.path().join("sessions.db"),
             _ => dir.path().join("sessions"),
         };
-        Self { kind, memory: Arc::new(MemoryBackend::new()), _dir: dir, path }
+        let n = CASE_NUMBER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let prefix = format!("conf{}-{n}:", std::process::id());
+        Self { kind, memory: Arc::new(MemoryBackend::new()), prefix, _dir: dir, path }
     }
 
     fn backend(&self) -> BackendConfig {
@@ -44,6 +58,8 @@ impl Shared {
             Kind::Memory => BackendConfig::Custom(self.memory.clone()),
             Kind::Sqlite => BackendConfig::Sqlite { path: self.path.clone() },
             Kind::File => BackendConfig::File { path: self.path.clone() },
+            Kind::Redis => BackendConfig::Redis { urls: SINGLE.urls.clone(), cluster: false, tls_ca: None },
+            Kind::RedisCluster => BackendConfig::Redis { urls: CLUSTER.urls.clone(), cluster: true, tls_ca: None },
         }
     }
 
@@ -53,6 +69,9 @@ impl Shared {
         let mut o = Options::from_json(&map)?;
         o.backend = self.backend();
         o.clock = clock.clone();
+        if matches!(self.kind, Kind::Redis | Kind::RedisCluster) {
+            o.key_prefix.clone_from(&self.prefix);
+        }
         Ok(o)
     }
 }
@@ -393,4 +412,14 @@ async fn conformance_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_file() {
     run_all(Kind::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_redis() {
+    run_all(Kind::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_redis_cluster() {
+    run_all(Kind::RedisCluster).await;
 }

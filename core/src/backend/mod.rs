@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 
 use crate::controls::admission::Admission;

@@ -1,0 +1,237 @@
+//! One connection to Redis, single node or cluster: multiplexed, reconnecting, with per-op
+//! timeouts, one retry for idempotent commands, and errors mapped to our kinds.
+
+use crate::error::{Error, Result};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, FromRedisValue, RedisError, Script, TlsCertificates};
+use std::fmt;
+use std::time::Duration;
+
+/// Longest any single Redis call may take before it is `BACKEND_UNAVAILABLE`.
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) urls: Vec<String>,
+    pub(crate) cluster: bool,
+    /// PEM of a private CA for `rediss://` (otherwise the system and Mozilla roots).
+    pub(crate) tls_ca: Option<Vec<u8>>,
+}
+
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Conn::Single(_) => "Conn::Single",
+            Conn::Cluster(_) => "Conn::Cluster",
+        })
+    }
+}
+
+/// Whether a Redis error means "the server is away" rather than "the server said no".
+fn is_unavailable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
+        || matches!(
+            e.code(),
+            Some("CLUSTERDOWN" | "TRYAGAIN" | "LOADING" | "MASTERDOWN")
+        )
+}
+
+pub(crate) fn map_err(e: &RedisError) -> Error {
+    if is_unavailable(e) {
+        Error::unavailable(format!("redis: {e}"))
+    } else {
+        Error::backend(format!("redis: {e}"))
+    }
+}
+
+fn normalise_url(url: &str) -> String {
+    // redis-rs spells unix sockets `unix://` or `redis+unix://`; both are accepted as given.
+    url.to_owned()
+}
+
+pub(crate) async fn connect(target: &Target) -> Result<Conn> {
+    // Exactly one rustls crypto provider is compiled in; make it the process default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs = || TlsCertificates {
+        client_tls: None,
+        root_cert: target.tls_ca.clone(),
+    };
+    let urls: Vec<String> = target.urls.iter().map(|u| normalise_url(u)).collect();
+    let connecting = async {
+        if target.cluster {
+            let mut builder = ClusterClient::builder(urls.clone())
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(OP_TIMEOUT)
+                .retries(2);
+            if target.tls_ca.is_some() {
+                builder = builder.certs(certs());
+            }
+            let client = builder.build().map_err(|e| config_error(&e))?;
+            let conn = client
+                .get_async_connection()
+                .await
+                .map_err(|e| map_err(&e))?;
+            Ok(Conn::Cluster(conn))
+        } else {
+            let url = urls
+                .first()
+                .ok_or_else(|| Error::config("url", "a redis url is required"))?;
+            let client = match &target.tls_ca {
+                Some(_) => redis::Client::build_with_tls(url.as_str(), certs()),
+                None => redis::Client::open(url.as_str()),
+            }
+            .map_err(|e| config_error(&e))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(OP_TIMEOUT))
+                .set_number_of_retries(2)
+                .set_min_delay(Duration::from_millis(20))
+                .set_max_delay(Duration::from_millis(200));
+            let conn = client
+                .get_connection_manager_with_config(config)
+                .await
+                .map_err(|e| map_err(&e))?;
+            Ok(Conn::Single(conn))
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT * 3, connecting)
+        .await
+        .map_err(|_| Error::unavailable("redis: connecting timed out"))?
+}
+
+fn config_error(e: &RedisError) -> Error {
+    if is_unavailable(e) {
+        map_err(e)
+    } else {
+        Error::config("url", format!("invalid redis url: {e}"))
+    }
+}
+
+impl Conn {
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+
+    async fn once<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
+        let call = async {
+            match self.clone() {
+                Conn::Single(mut c) => cmd.query_async(&mut c).await,
+                Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
+            }
+        };
+        match tokio::time::timeout(OP_TIMEOUT, call).await {
+            Ok(r) => r,
+            Err(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "redis call timed out",
+            ))),
+        }
+    }
+
+    /// Runs a command that is safe to repeat: one retry across a dropped connection.
+    pub(crate) async fn read<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        match self.once(cmd).await {
+            Ok(v) => Ok(v),
+            Err(e) if is_unavailable(&e) => self.once(cmd).await.map_err(|e| map_err(&e)),
+            Err(e) => Err(map_err(&e)),
+        }
+    }
+
+    /// Runs a script. Writes are not retried: a lost reply may hide an applied write.
+    pub(crate) async fn script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<T> {
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(*k);
+        }
+        for a in args {
+            inv.arg(*a);
+        }
+        let call = async {
+            match self.clone() {
+                Conn::Single(mut c) => inv.invoke_async(&mut c).await,
+                Conn::Cluster(mut c) => inv.invoke_async(&mut c).await,
+            }
+        };
+        match tokio::time::timeout(OP_TIMEOUT, call).await {
+            Ok(r) => r.map_err(|e| map_err(&e)),
+            Err(_) => Err(Error::unavailable("redis: script timed out")),
+        }
+    }
+
+    /// The nodes to SCAN: the one server, or every cluster master (`None` = the single node).
+    pub(crate) async fn scan_targets(&self) -> Result<Vec<Option<(String, u16)>>> {
+        let Conn::Cluster(_) = self else {
+            return Ok(vec![None]);
+        };
+        let nodes: String = self
+            .read(&redis::cmd("CLUSTER").arg("NODES").clone())
+            .await?;
+        let mut masters: Vec<(String, u16)> = nodes
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .nth(2)
+                    .is_some_and(|flags| flags.contains("master") && !flags.contains("fail"))
+            })
+            .filter_map(|l| {
+                let addr = l.split(' ').nth(1)?.split('@').next()?;
+                let (host, port) = addr.rsplit_once(':')?;
+                Some((host.to_owned(), port.parse().ok()?))
+            })
+            .collect();
+        masters.sort();
+        Ok(masters.into_iter().map(Some).collect())
+    }
+
+    /// One SCAN call on one node.
+    pub(crate) async fn scan(
+        &self,
+        node: Option<&(String, u16)>,
+        cursor: u64,
+        pattern: &str,
+        count: usize,
+    ) -> Result<(u64, Vec<String>)> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
+        match (self, node) {
+            (Conn::Cluster(c), Some((host, port))) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                let mut c = c.clone();
+                let value = tokio::time::timeout(OP_TIMEOUT, c.route_command(cmd, routing))
+                    .await
+                    .map_err(|_| Error::unavailable("redis: scan timed out"))?
+                    .map_err(|e| map_err(&e))?;
+                redis::from_redis_value(value)
+                    .map_err(|e| Error::backend(format!("redis: unexpected SCAN reply: {e}")))
+            }
+            _ => self.read(&cmd).await,
+        }
+    }
+}

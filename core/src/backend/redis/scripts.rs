@@ -1,0 +1,194 @@
+//! The Lua scripts. Each is loaded once and run by SHA (`EVALSHA`, with a transparent
+//! `SCRIPT LOAD` after a server restart).
+//!
+//! Single node: [`COMMIT`] and [`REMOVE`] each touch every key of their operation in one
+//! atomic script. Redis Cluster: the same operations run as the single-slot steps below, in
+//! the order docs/redis.md gives.
+
+use once_cell::sync::Lazy;
+use redis::Script;
+
+/// Prunes expired members of an index and sets the index key's expiry to its latest
+/// member's (never shorter than the newest session; no expiry when a member never expires).
+const FIX_INDEX: &str = r"
+local function fix_index(idx, now)
+  local all = redis.call('HGETALL', idx)
+  local latest, latest_n, forever, members = nil, -1, false, 0
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    if string.sub(f, 1, 1) ~= '~' then
+      local exp = string.match(v, '^%-?%d+ %-?%d+ (%S+)')
+      if exp == '-' then
+        forever = true
+        members = members + 1
+      else
+        local n = tonumber(exp)
+        if n == nil or n < now then
+          redis.call('HDEL', idx, f)
+        else
+          members = members + 1
+          if n > latest_n then latest, latest_n = exp, n end
+        end
+      end
+    elseif string.sub(f, 1, 3) == '~e:' then
+      members = members + 1
+      forever = true
+    end
+  end
+  if members == 0 then
+    redis.call('DEL', idx)
+  elseif forever then
+    redis.call('PERSIST', idx)
+  else
+    redis.call('PEXPIREAT', idx, latest)
+  end
+end
+";
+
+/// Single node: insert, replace, rotate and login in one atomic step.
+///
+/// KEYS: new session, new tombstone, new index, old session, old tombstone, old index, then
+/// (session, tombstone) of each evicted id. ARGV: mode (`insert`/`replace`), old wire, new
+/// wire, new PXAT (`` = none), new id, old id, member (`` = anonymous), `=` + expected `~v`
+/// (`` = no admission), new `~v`, tombstone PXAT, now, old-is-indexed (`1`/`0`), then the
+/// evicted ids. Returns `{status, evicted wires...}`; status is ok, missing, retry or conflict.
+const COMMIT_BODY: &str = r"
+local now = tonumber(ARGV[11])
+local replace = ARGV[1] == 'replace'
+local moved = (not replace) or ARGV[5] ~= ARGV[6]
+if replace then
+  local cur = redis.call('GET', KEYS[4])
+  if not cur then return {'missing'} end
+  if cur ~= ARGV[2] then return {'retry'} end
+end
+if moved and (redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1) then
+  return {'conflict'}
+end
+if ARGV[8] ~= '' and '=' .. (redis.call('HGET', KEYS[3], '~v') or '') ~= ARGV[8] then
+  return {'retry'}
+end
+local out = {'ok'}
+for i = 13, #ARGV do
+  local sk, tk = KEYS[7 + 2 * (i - 13)], KEYS[8 + 2 * (i - 13)]
+  local w = redis.call('GET', sk)
+  if w then
+    redis.call('DEL', sk)
+    table.insert(out, w)
+  end
+  redis.call('SET', tk, '1', 'PXAT', ARGV[10])
+  redis.call('HDEL', KEYS[3], ARGV[i])
+end
+if replace then
+  if moved then
+    redis.call('DEL', KEYS[4])
+    redis.call('SET', KEYS[5], '1', 'PXAT', ARGV[10])
+  end
+  if ARGV[12] == '1' and (moved or KEYS[6] ~= KEYS[3] or ARGV[7] == '') then
+    redis.call('HDEL', KEYS[6], ARGV[6])
+    redis.call('HSET', KEYS[6], '~v', ARGV[9])
+    fix_index(KEYS[6], now)
+  end
+end
+if ARGV[4] == '' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
+end
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[5], ARGV[7])
+  if moved or ARGV[8] ~= '' or KEYS[6] ~= KEYS[3] then
+    redis.call('HSET', KEYS[3], '~v', ARGV[9])
+  end
+  fix_index(KEYS[3], now)
+end
+return out
+";
+
+/// Single node: removes one session if it still holds the wire that was read.
+///
+/// KEYS: session, tombstone, index. ARGV: expected wire, id, tombstone (`1`/`0`), tombstone
+/// PXAT, now, indexed (`1`/`0`), new `~v`. Returns 1 removed, 0 missing, -1 changed.
+const REMOVE_BODY: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if cur ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1])
+if ARGV[3] == '1' then redis.call('SET', KEYS[2], '1', 'PXAT', ARGV[4]) end
+if ARGV[6] == '1' then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  redis.call('HSET', KEYS[3], '~v', ARGV[7])
+  fix_index(KEYS[3], tonumber(ARGV[5]))
+end
+return 1
+";
+
+/// Cluster, session slot: compare-and-set. KEYS: session. ARGV: expected wire (`` = must be
+/// absent), new wire, PXAT (`` = none). Returns ok, missing, retry or conflict.
+const CAS_BODY: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if cur then return 'conflict' end
+elseif not cur then
+  return 'missing'
+elseif cur ~= ARGV[1] then
+  return 'retry'
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+end
+return 'ok'
+";
+
+/// Cluster, index slot: the atomic admission. KEYS: index. ARGV: `=` + expected `~v`
+/// (`` = no check), new `~v`, now, id to add, member (`` = add nothing), then ids to mark as being
+/// evicted (`~e:<id>`), then `--`, then ids to drop. Returns ok or retry.
+const ADMIT_BODY: &str = r"
+if ARGV[1] ~= '' and '=' .. (redis.call('HGET', KEYS[1], '~v') or '') ~= ARGV[1] then return 'retry' end
+local i, dropping = 6, false
+while i <= #ARGV do
+  if ARGV[i] == '--' then
+    dropping = true
+  elseif dropping then
+    redis.call('HDEL', KEYS[1], ARGV[i], '~e:' .. ARGV[i])
+  else
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HSET', KEYS[1], '~e:' .. ARGV[i], '1')
+  end
+  i = i + 1
+end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], ARGV[4], ARGV[5]) end
+redis.call('HSET', KEYS[1], '~v', ARGV[2])
+fix_index(KEYS[1], tonumber(ARGV[3]))
+return 'ok'
+";
+
+/// Cluster, index slot: refreshes an existing member (touch, update) without admitting.
+/// KEYS: index. ARGV: id, member, now.
+const REFRESH_BODY: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  fix_index(KEYS[1], tonumber(ARGV[3]))
+end
+return 'ok'
+";
+
+/// A record and its effective expiry (the key's), in one round trip. KEYS: session.
+/// Returns `{wire or false, PEXPIRETIME}` (-1 = no expiry, -2 = no key).
+const FETCH_BODY: &str = r"
+return {redis.call('GET', KEYS[1]), redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+fn with_fix(body: &str) -> Script {
+    Script::new(&format!("{FIX_INDEX}\n{body}"))
+}
+
+pub(crate) static COMMIT: Lazy<Script> = Lazy::new(|| with_fix(COMMIT_BODY));
+pub(crate) static REMOVE: Lazy<Script> = Lazy::new(|| with_fix(REMOVE_BODY));
+pub(crate) static CAS: Lazy<Script> = Lazy::new(|| Script::new(CAS_BODY));
+pub(crate) static ADMIT: Lazy<Script> = Lazy::new(|| with_fix(ADMIT_BODY));
+pub(crate) static FETCH: Lazy<Script> = Lazy::new(|| Script::new(FETCH_BODY));
+pub(crate) static REFRESH: Lazy<Script> = Lazy::new(|| with_fix(REFRESH_BODY));

@@ -1,0 +1,286 @@
+//! The Redis backend against real servers: wire compatibility, hostile values, TLS, unix
+//! sockets, races on both topologies, and a server killed mid-run.
+
+#[path = "support/redis.rs"]
+mod redis_server;
+
+use omnisession::{BackendConfig, ErrorKind, ManualClock, NewSession, Options, Store};
+use redis::AsyncCommands;
+use redis_server::RedisServer;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// 2030-01-01: a clock ahead of the server's, so nothing expires behind a test's back.
+const START_MS: i64 = 1_893_456_000_000;
+
+fn options(server: &RedisServer, prefix: &str) -> Options {
+    Options {
+        backend: BackendConfig::Redis {
+            urls: server.urls.clone(),
+            cluster: server.urls.len() > 1,
+            tls_ca: server.ca.clone(),
+        },
+        key_prefix: prefix.to_owned(),
+        cleanup_interval_ms: 0,
+        clock: Arc::new(ManualClock::new(START_MS)),
+        ..Options::default()
+    }
+}
+
+fn user(u: &str) -> NewSession {
+    NewSession {
+        user_id: Some(u.into()),
+        ..Default::default()
+    }
+}
+
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.urls[0].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn records_are_omnistorage_wire_json_with_pexpireat() {
+    let server = RedisServer::single(&[]);
+    let store = Store::open(options(&server, "session:")).await.unwrap();
+    let mut s = user("550e8400-e29b-41d4-a716-446655440000");
+    s.data.insert("cart".into(), json!(["<apple>"]));
+    let created = store.create(s).await.unwrap();
+    let mut r = raw(&server).await;
+    let bytes: String = r.get(format!("session:{}", created.id)).await.unwrap();
+    assert_eq!(bytes, created.to_wire());
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(format!("session:{}", created.id))
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(at, created.expires_at.unwrap().unix_ms());
+}
+
+#[tokio::test]
+async fn records_written_by_a_go_service_are_read() {
+    let server = RedisServer::single(&[]);
+    let store = Store::open(options(&server, "session:")).await.unwrap();
+    let id = "goWrittenSessionId_0123456789abcdefABCDEFG";
+    let go = format!(
+        r#"{{"id":"{id}","user_id":"550e8400-e29b-41d4-a716-446655440000","data":{{"n":1}},"created_at":"2029-12-31T23:00:00.123456789+01:00","updated_at":"2029-12-31T22:00:00Z","last_accessed_at":"2029-12-31T22:00:00Z","expires_at":"0001-01-01T00:00:00Z"}}"#
+    );
+    let mut r = raw(&server).await;
+    let () = r.set(format!("session:{id}"), go).await.unwrap();
+    let got = store
+        .get(id)
+        .await
+        .unwrap()
+        .expect("the Go record is visible");
+    assert_eq!(got.version, 0);
+    assert_eq!(got.data["n"], 1);
+    assert_eq!(got.created_at.to_string(), "2029-12-31T22:00:00.123456789Z");
+    let touched = store.touch(id).await.unwrap();
+    assert_eq!(touched.version, 0, "touch leaves the version");
+}
+
+#[tokio::test]
+async fn foreign_or_corrupt_values_are_backend_errors_for_that_id_only() {
+    let server = RedisServer::single(&[]);
+    let store = Store::open(options(&server, "app:")).await.unwrap();
+    let good = store.create(user("u")).await.unwrap();
+    let mut r = raw(&server).await;
+    let not_json = "notJsonAtAll_0123456789abcdef";
+    let wrong_type = "wrongTypeKey_0123456789abcdef";
+    let other_id = "otherIdInside_0123456789abcdef";
+    let () = r.set(format!("app:{not_json}"), "{{{").await.unwrap();
+    let () = r.hset(format!("app:{wrong_type}"), "f", "v").await.unwrap();
+    let () = r
+        .set(format!("app:{other_id}"), good.to_wire())
+        .await
+        .unwrap();
+    for id in [not_json, wrong_type, other_id] {
+        let err = store.get(id).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BackendError, "{id}: {err}");
+        assert_eq!(err.details()["session_id_hash"], omnisession::id::hash(id));
+        assert!(!err.to_string().contains(id));
+    }
+    assert!(store.get(&good.id).await.unwrap().is_some());
+    assert_eq!(
+        store.count().await.unwrap(),
+        1,
+        "unreadable records are skipped by listings"
+    );
+    assert_eq!(store.list_by_user_id("u").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn glob_characters_in_the_prefix_are_escaped() {
+    let server = RedisServer::single(&[]);
+    let globby = Store::open(options(&server, "app[1]*:")).await.unwrap();
+    let neighbour = Store::open(options(&server, "app1x:")).await.unwrap();
+    globby.create(user("u")).await.unwrap();
+    neighbour.create(user("u")).await.unwrap();
+    neighbour.create(user("u")).await.unwrap();
+    assert_eq!(globby.count().await.unwrap(), 1);
+    assert_eq!(neighbour.count().await.unwrap(), 2);
+    assert_eq!(globby.clear().await.unwrap(), 1);
+    assert_eq!(neighbour.count().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn the_user_index_lives_as_long_as_its_newest_session_and_no_longer() {
+    let server = RedisServer::single(&[]);
+    let store = Store::open(options(&server, "ix:")).await.unwrap();
+    let short = store
+        .create(NewSession {
+            ttl_ms: Some(60_000),
+            ..user("u")
+        })
+        .await
+        .unwrap();
+    let long = store
+        .create(NewSession {
+            ttl_ms: Some(3_600_000),
+            ..user("u")
+        })
+        .await
+        .unwrap();
+    let mut r = raw(&server).await;
+    let keys: Vec<String> = r.keys("ix:~idx:*").await.unwrap();
+    assert_eq!(keys.len(), 1);
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&keys[0])
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(at, long.expires_at.unwrap().unix_ms());
+    store.delete(&long.id).await.unwrap();
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&keys[0])
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(at, short.expires_at.unwrap().unix_ms());
+    store.delete(&short.id).await.unwrap();
+    let exists: bool = r.exists(&keys[0]).await.unwrap();
+    assert!(!exists, "an empty index is removed");
+}
+
+#[tokio::test]
+async fn tls_with_a_private_ca_and_unix_sockets() {
+    let tls = RedisServer::tls();
+    let store = Store::open(options(&tls, "tls:")).await.unwrap();
+    let s = store.create(user("u")).await.unwrap();
+    assert!(store.get(&s.id).await.unwrap().is_some());
+    let mut untrusted = options(&tls, "tls:");
+    untrusted.backend = BackendConfig::Redis {
+        urls: tls.urls.clone(),
+        cluster: false,
+        tls_ca: None,
+    };
+    let err = Store::open(untrusted).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
+
+    let unix = RedisServer::unix_socket();
+    let store = Store::open(options(&unix, "sock:")).await.unwrap();
+    let s = store.create(user("u")).await.unwrap();
+    assert!(store.get(&s.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn an_absent_server_is_backend_unavailable_quickly() {
+    let server = RedisServer::single(&[]);
+    let mut gone = options(&server, "x:");
+    drop(server);
+    gone.key_prefix = "x:".into();
+    let started = Instant::now();
+    let err = Store::open(gone).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+async fn limit_holds_under_races(server: &RedisServer, rounds: usize) {
+    let store = Store::open(Options {
+        max_sessions_per_user: 5,
+        ..options(server, "race:")
+    })
+    .await
+    .unwrap();
+    for round in 0..rounds {
+        let user_id = format!("racer{round}");
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let store = store.clone();
+                let u = user(&user_id);
+                tokio::spawn(async move { store.create(u).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let live = store.list_by_user_id(&user_id).await.unwrap();
+        assert_eq!(live.len(), 5, "round {round}: {} live sessions", live.len());
+    }
+    assert_eq!(
+        store.count().await.unwrap(),
+        (5 * rounds) as u64,
+        "no evicted session survives"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_creates_never_exceed_the_limit_single_node() {
+    let server = RedisServer::single(&[]);
+    limit_holds_under_races(&server, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_creates_never_exceed_the_limit_cluster() {
+    let server = RedisServer::cluster();
+    limit_holds_under_races(&server, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_server_gives_typed_errors_and_loses_nothing_acknowledged() {
+    let mut server = RedisServer::single(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let store = Store::open(options(&server, "crash:")).await.unwrap();
+    let mut acknowledged = Vec::new();
+    for _ in 0..50 {
+        acknowledged.push(store.create(user("u")).await.unwrap().id);
+    }
+    server.kill();
+    for _ in 0..20 {
+        let err = store.create(user("u")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
+        let err = store.get(&acknowledged[0]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
+    }
+    server.restart();
+    let restarted = Instant::now();
+    loop {
+        match store.create(user("u")).await {
+            Ok(s) => {
+                acknowledged.push(s.id);
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
+                assert!(
+                    restarted.elapsed() < Duration::from_secs(1),
+                    "not serving 1 s after the restart: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    for id in &acknowledged {
+        assert!(
+            store.get(id).await.unwrap().is_some(),
+            "an acknowledged session was lost"
+        );
+    }
+}
