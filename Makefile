@@ -1,19 +1,37 @@
 # One task runner for developers, CI and the README.
-.PHONY: help test lint test-rust demo fmt clean
+.PHONY: help deps test lint test-rust test-interop demo fmt clean
 
 help:
-	@echo "make test   - lint (rustfmt, clippy -D warnings) and every test suite"
+	@echo "make test   - install what the tests need, lint (rustfmt, clippy -D warnings), every suite"
 	@echo "make demo   - a SQLite store exercising every control"
 	@echo "make fmt    - format the Rust sources"
 
-test: lint test-rust demo
+# Tests start their own redis-server processes (single node, TLS, cluster) and need openssl
+# for the TLS certificates. Installed from Debian's packages when missing.
+deps:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1 \
+	    || ! command -v openssl >/dev/null 2>&1; then \
+	  echo "installing redis-server, redis-tools and openssl"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    redis-server redis-tools openssl >/dev/null; \
+	fi
+
+test: deps lint test-rust test-interop demo
 
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test-rust:
+test-rust: deps
 	cargo test --workspace
+
+# Optional: a Go program shares records with omnisession through Redis (needs go).
+test-interop: deps
+	@if command -v go >/dev/null 2>&1; then \
+	  cargo test -p omnisession --test interop_go -- --ignored; \
+	else \
+	  echo "Go interop not run: go is not installed (optional, see README)"; \
+	fi
 
 demo:
 	cargo run --quiet -p omnisession --example demo

@@ -119,13 +119,17 @@ impl Options {
                 "path" => path = Some(PathBuf::from(string(key, value)?)),
                 "url" => urls.push(string(key, value)?),
                 "urls" => {
-                    let list = value.as_array().ok_or_else(|| Error::config(key, "urls must be a list of strings"))?;
+                    let list = value
+                        .as_array()
+                        .ok_or_else(|| Error::config(key, "urls must be a list of strings"))?;
                     for u in list {
                         urls.push(string(key, u)?);
                     }
                 }
                 "cluster" => {
-                    cluster = value.as_bool().ok_or_else(|| Error::config(key, "cluster must be a boolean"))?;
+                    cluster = value
+                        .as_bool()
+                        .ok_or_else(|| Error::config(key, "cluster must be a boolean"))?;
                 }
                 "tls_ca" => tls_ca = Some(PathBuf::from(string(key, value)?)),
                 "key_prefix" => o.key_prefix = string(key, value)?,
@@ -148,12 +152,21 @@ impl Options {
         o.backend = match (backend_name.as_str(), path) {
             ("redis", None) => {
                 if urls.is_empty() {
-                    return Err(Error::config("url", "the redis backend needs a url (or urls)"));
+                    return Err(Error::config(
+                        "url",
+                        "the redis backend needs a url (or urls)",
+                    ));
                 }
                 cluster |= urls.len() > 1;
-                BackendConfig::Redis { urls, cluster, tls_ca }
+                BackendConfig::Redis {
+                    urls,
+                    cluster,
+                    tls_ca,
+                }
             }
-            ("redis", Some(_)) => return Err(Error::config("path", "the redis backend takes no path")),
+            ("redis", Some(_)) => {
+                return Err(Error::config("path", "the redis backend takes no path"));
+            }
             ("memory", None) => BackendConfig::Memory,
             ("memory", Some(_)) => {
                 return Err(Error::config("path", "the memory backend takes no path"));
@@ -211,10 +224,21 @@ impl Options {
         }
         if let BackendConfig::Redis { urls, .. } = &self.backend {
             if urls.is_empty() {
-                return Err(Error::config("url", "the redis backend needs a url (or urls)"));
+                return Err(Error::config(
+                    "url",
+                    "the redis backend needs a url (or urls)",
+                ));
             }
-            if let Some(bad) = urls.iter().find(|u| !REDIS_SCHEMES.iter().any(|s| u.starts_with(s))) {
-                return Err(Error::config("url", format!("a redis url must start with redis://, rediss:// or redis+unix://, not {bad:?}")));
+            if let Some(bad) = urls
+                .iter()
+                .find(|u| !REDIS_SCHEMES.iter().any(|s| u.starts_with(s)))
+            {
+                return Err(Error::config(
+                    "url",
+                    format!(
+                        "a redis url must start with redis://, rediss:// or redis+unix://, not {bad:?}"
+                    ),
+                ));
             }
         }
         if let BackendConfig::Sqlite { path } | BackendConfig::File { path } = &self.backend

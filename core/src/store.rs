@@ -109,14 +109,25 @@ impl Store {
             BackendConfig::Memory => Arc::new(backend::memory::MemoryBackend::new()),
             BackendConfig::Sqlite { path } => backend::sqlite::open(path).await?,
             BackendConfig::File { path } => backend::file::open(path).await?,
-            BackendConfig::Redis { urls, cluster, tls_ca } => {
+            BackendConfig::Redis {
+                urls,
+                cluster,
+                tls_ca,
+            } => {
                 let tls_ca = match tls_ca {
                     Some(path) => Some(std::fs::read(path).map_err(|e| {
-                        Error::config("tls_ca", format!("cannot read the CA file {}: {e}", path.display()))
+                        Error::config(
+                            "tls_ca",
+                            format!("cannot read the CA file {}: {e}", path.display()),
+                        )
                     })?),
                     None => None,
                 };
-                let target = backend::redis::Target { urls: urls.clone(), cluster: *cluster, tls_ca };
+                let target = backend::redis::Target {
+                    urls: urls.clone(),
+                    cluster: *cluster,
+                    tls_ca,
+                };
                 backend::redis::open(&target, &options.key_prefix).await?
             }
             BackendConfig::Custom(b) => Arc::clone(b),

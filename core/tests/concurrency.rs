@@ -2,14 +2,18 @@
 //! and lost updates under concurrent patches. Two `Store`s share each backend (two connections
 //! to one SQLite file, two handles on one directory, one shared memory backend).
 
+#[path = "support/redis.rs"]
+mod redis_server;
+
 use omnisession::backend::memory::MemoryBackend;
 use omnisession::{BackendConfig, NewSession, Options, Patch, Store};
 use serde_json::{Map, json};
 use std::sync::Arc;
 
-async fn two_stores(backend: BackendConfig, limit: usize) -> (Store, Store) {
+async fn two_stores(backend: BackendConfig, prefix: &str, limit: usize) -> (Store, Store) {
     let options = || Options {
         backend: backend.clone(),
+        key_prefix: prefix.to_owned(),
         max_sessions_per_user: limit,
         cleanup_interval_ms: 0,
         ..Options::default()
@@ -20,32 +24,50 @@ async fn two_stores(backend: BackendConfig, limit: usize) -> (Store, Store) {
     )
 }
 
-fn backends(dir: &std::path::Path) -> Vec<(&'static str, BackendConfig)> {
+/// One Redis node and one Redis Cluster for the whole file, started on first use.
+static SINGLE: std::sync::LazyLock<redis_server::RedisServer> =
+    std::sync::LazyLock::new(|| redis_server::RedisServer::single(&[]));
+static CLUSTER: std::sync::LazyLock<redis_server::RedisServer> =
+    std::sync::LazyLock::new(redis_server::RedisServer::cluster);
+
+/// Every backend; Redis ones get a key prefix of their own per test.
+fn backends(dir: &std::path::Path) -> Vec<(&'static str, BackendConfig, String)> {
+    let prefix = format!("race-{}:", dir.file_name().unwrap().to_string_lossy());
+    let redis = |server: &redis_server::RedisServer, cluster| BackendConfig::Redis {
+        urls: server.urls.clone(),
+        cluster,
+        tls_ca: None,
+    };
     vec![
         (
             "memory",
             BackendConfig::Custom(Arc::new(MemoryBackend::new())),
+            prefix.clone(),
         ),
         (
             "sqlite",
             BackendConfig::Sqlite {
                 path: dir.join("race.db"),
             },
+            prefix.clone(),
         ),
         (
             "file",
             BackendConfig::File {
                 path: dir.join("race-files"),
             },
+            prefix.clone(),
         ),
+        ("redis", redis(&SINGLE, false), prefix.clone()),
+        ("redis cluster", redis(&CLUSTER, true), prefix),
     ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_creates_never_exceed_the_per_user_limit() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, backend) in backends(dir.path()) {
-        let (a, b) = two_stores(backend, 5).await;
+    for (name, backend, prefix) in backends(dir.path()) {
+        let (a, b) = two_stores(backend, &prefix, 5).await;
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let store = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -78,8 +100,8 @@ async fn fifty_concurrent_creates_never_exceed_the_per_user_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_patches_of_different_keys_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, backend) in backends(dir.path()) {
-        let (a, b) = two_stores(backend, 0).await;
+    for (name, backend, prefix) in backends(dir.path()) {
+        let (a, b) = two_stores(backend, &prefix, 0).await;
         let s = a
             .create(NewSession {
                 user_id: Some("u".into()),
@@ -133,8 +155,8 @@ async fn sixty_four_concurrent_patches_of_different_keys_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_patch_racing_a_delete_never_resurrects_the_session() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, backend) in backends(dir.path()) {
-        let (a, b) = two_stores(backend, 0).await;
+    for (name, backend, prefix) in backends(dir.path()) {
+        let (a, b) = two_stores(backend, &prefix, 0).await;
         for round in 0..20 {
             let s = a
                 .create(NewSession {
