@@ -248,39 +248,79 @@ async fn fifty_concurrent_creates_never_exceed_the_limit_cluster() {
 async fn a_killed_server_gives_typed_errors_and_loses_nothing_acknowledged() {
     let mut server = RedisServer::single(&["--appendonly", "yes", "--appendfsync", "always"]);
     let store = Store::open(options(&server, "crash:")).await.unwrap();
-    let mut acknowledged = Vec::new();
-    for _ in 0..50 {
-        acknowledged.push(store.create(user("u")).await.unwrap().id);
-    }
+    // Eight workers create and read without pause while the server dies and comes back.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut acknowledged, mut failures) = (Vec::new(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    match store.create(user("u")).await {
+                        Ok(s) => match store.get(&s.id).await {
+                            Ok(found) => {
+                                assert!(
+                                    found.is_some(),
+                                    "a session vanished right after its create"
+                                );
+                                acknowledged.push(s.id);
+                            }
+                            Err(e) => {
+                                acknowledged.push(s.id);
+                                failures.push(e.kind());
+                            }
+                        },
+                        Err(e) => failures.push(e.kind()),
+                    }
+                }
+                (acknowledged, failures)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill();
-    for _ in 0..20 {
-        let err = store.create(user("u")).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
-        let err = store.get(&acknowledged[0]).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
-    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     server.restart();
     let restarted = Instant::now();
     loop {
         match store.create(user("u")).await {
-            Ok(s) => {
-                acknowledged.push(s.id);
-                break;
-            }
+            Ok(_) => break,
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
                 assert!(
                     restarted.elapsed() < Duration::from_secs(1),
                     "not serving 1 s after the restart: {e}"
                 );
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     }
+    println!("serving again {:?} after the restart", restarted.elapsed());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut acknowledged, mut failures) = (Vec::new(), Vec::new());
+    for w in workers {
+        let (a, f) = w.await.unwrap();
+        acknowledged.extend(a);
+        failures.extend(f);
+    }
+    assert!(
+        !failures.is_empty(),
+        "the kill was not noticed: the test did not test anything"
+    );
+    assert!(
+        failures.iter().all(|k| *k == ErrorKind::BackendUnavailable),
+        "untyped failures: {failures:?}"
+    );
     for id in &acknowledged {
         assert!(
             store.get(id).await.unwrap().is_some(),
             "an acknowledged session was lost"
         );
     }
+    println!(
+        "{} acknowledged, {} typed failures",
+        acknowledged.len(),
+        failures.len()
+    );
 }
