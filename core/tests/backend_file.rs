@@ -2,8 +2,8 @@
 //! atomic writes, races between two stores on one directory, the sweep, rotation.
 
 use omnisession::{
-    BackendConfig, ErrorKind, EvictionPolicy, ManualClock, NewSession, Options, Patch, Session,
-    SessionUpdate, Store,
+    BackendConfig, ErrorKind, ManualClock, NewSession, Options, Patch, Session, SessionUpdate,
+    Store,
 };
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
@@ -301,113 +301,6 @@ async fn no_temporary_files_are_left_behind() {
     }
     let expected: BTreeSet<String> = [rotated.id.clone(), live[2].clone(), live[3].clone()].into();
     assert_eq!(stored_ids(dir.path()), expected);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_creates_over_two_stores_leave_exactly_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = || Options {
-        max_sessions_per_user: 5,
-        ..options(dir.path())
-    };
-    let a = Store::open(opts()).await.unwrap();
-    let b = Store::open(opts()).await.unwrap();
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { store.create(user("racer")).await })
-        })
-        .collect();
-    let mut created = BTreeSet::new();
-    for t in tasks {
-        created.insert(t.await.unwrap().expect("create").id);
-    }
-    assert_eq!(created.len(), 50);
-    let live_a = a.list_by_user_id("racer").await.unwrap();
-    let live_b = b.list_by_user_id("racer").await.unwrap();
-    assert_eq!(live_a.len(), 5, "{} live sessions", live_a.len());
-    assert_eq!(live_a, live_b);
-    assert_eq!(a.count().await.unwrap(), 5);
-    // Evicted sessions are gone from disk, not just hidden.
-    let on_disk = stored_ids(dir.path());
-    assert_eq!(on_disk, live_a.iter().map(|s| s.id.clone()).collect());
-    assert!(on_disk.is_subset(&created));
-    a.close().await.unwrap();
-    b.close().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn reject_policy_holds_under_concurrency_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = || Options {
-        max_sessions_per_user: 3,
-        eviction_policy: EvictionPolicy::Reject,
-        ..options(dir.path())
-    };
-    let a = Store::open(opts()).await.unwrap();
-    let b = Store::open(opts()).await.unwrap();
-    let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { store.create(user("r")).await })
-        })
-        .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(e) => assert_eq!(e.kind(), ErrorKind::SessionLimitExceeded, "{e}"),
-        }
-    }
-    assert_eq!(ok, 3);
-    assert_eq!(stored_ids(dir.path()).len(), 3);
-    a.close().await.unwrap();
-    b.close().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_concurrent_patches_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = open(dir.path()).await;
-    let b = open(dir.path()).await;
-    let s = a.create(user("u")).await.unwrap();
-    let tasks: Vec<_> = (0..64)
-        .map(|i| {
-            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let id = s.id.clone();
-            tokio::spawn(async move {
-                let mut set = Map::new();
-                set.insert(format!("k{i}"), json!(i));
-                store
-                    .patch(
-                        &id,
-                        Patch {
-                            set,
-                            ..Default::default()
-                        },
-                    )
-                    .await
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().expect("patch");
-    }
-    let got = b.get(&s.id).await.unwrap().unwrap();
-    assert_eq!(
-        got.data.len(),
-        64,
-        "keys {:?}",
-        got.data.keys().collect::<Vec<_>>()
-    );
-    for i in 0..64 {
-        assert_eq!(got.data[&format!("k{i}")], json!(i));
-    }
-    assert_eq!(got.version, 65);
-    let on_disk = std::fs::read_to_string(session_file(dir.path(), &s.id)).unwrap();
-    assert_eq!(on_disk, got.to_wire());
-    a.close().await.unwrap();
-    b.close().await.unwrap();
 }
 
 #[tokio::test]

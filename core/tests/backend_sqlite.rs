@@ -2,8 +2,8 @@
 //! between two stores on one file, the sweep, tombstones, locking and cancellation.
 
 use omnisession::{
-    BackendConfig, ErrorKind, EvictionPolicy, ManualClock, NewSession, Options, Patch, Session,
-    SessionUpdate, Store,
+    BackendConfig, ErrorKind, ManualClock, NewSession, Options, Patch, Session, SessionUpdate,
+    Store,
 };
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
@@ -247,132 +247,6 @@ async fn a_corrupt_record_fails_alone() {
     assert_eq!(store.cleanup().await.unwrap(), 5);
     assert_eq!(scalar(&path, "SELECT COUNT(*) FROM sessions"), 0);
     store.close().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_creates_over_two_stores_leave_exactly_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sessions.db");
-    let open = || {
-        Store::open(Options {
-            max_sessions_per_user: 5,
-            ..options(&path)
-        })
-    };
-    let (a, b) = (open().await.unwrap(), open().await.unwrap());
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { store.create(user("racer")).await })
-        })
-        .collect();
-    let mut created = Vec::new();
-    for t in tasks {
-        created.push(t.await.unwrap().unwrap());
-    }
-    assert_eq!(created.len(), 50);
-    let live_a = a.list_by_user_id("racer").await.unwrap();
-    let live_b = b.list_by_user_id("racer").await.unwrap();
-    assert_eq!(live_a.len(), 5, "{} live sessions", live_a.len());
-    assert_eq!(ids(&live_a), ids(&live_b));
-    assert_eq!(a.count().await.unwrap(), 5);
-    assert_eq!(scalar(&path, "SELECT COUNT(*) FROM sessions"), 5);
-    assert_eq!(
-        scalar(&path, "SELECT COUNT(*) FROM tombstones"),
-        45,
-        "every eviction tombstoned"
-    );
-    for s in &live_a {
-        assert!(created.iter().any(|c| c.id == s.id));
-    }
-    a.close().await.unwrap();
-    b.close().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn reject_over_two_stores_admits_exactly_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sessions.db");
-    let open = || {
-        Store::open(Options {
-            max_sessions_per_user: 5,
-            eviction_policy: EvictionPolicy::Reject,
-            ..options(&path)
-        })
-    };
-    let (a, b) = (open().await.unwrap(), open().await.unwrap());
-    let tasks: Vec<_> = (0..30)
-        .map(|i| {
-            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { store.create(user("racer")).await })
-        })
-        .collect();
-    let (mut ok, mut refused) = (0, 0);
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(e) => {
-                assert_eq!(e.kind(), ErrorKind::SessionLimitExceeded, "{e}");
-                refused += 1;
-            }
-        }
-    }
-    assert_eq!((ok, refused), (5, 25));
-    assert_eq!(b.list_by_user_id("racer").await.unwrap().len(), 5);
-    assert_eq!(
-        scalar(&path, "SELECT COUNT(*) FROM tombstones"),
-        0,
-        "a refusal evicts nothing"
-    );
-    a.close().await.unwrap();
-    b.close().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_concurrent_patches_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sessions.db");
-    let (a, b) = (
-        Store::open(options(&path)).await.unwrap(),
-        Store::open(options(&path)).await.unwrap(),
-    );
-    let s = a.create(user("u")).await.unwrap();
-    let tasks: Vec<_> = (0..64)
-        .map(|i| {
-            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let id = s.id.clone();
-            tokio::spawn(async move {
-                let mut set = Map::new();
-                set.insert(format!("k{i}"), json!(i));
-                store
-                    .patch(
-                        &id,
-                        Patch {
-                            set,
-                            ..Default::default()
-                        },
-                    )
-                    .await
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
-    let got = b.get(&s.id).await.unwrap().unwrap();
-    assert_eq!(
-        got.data.len(),
-        64,
-        "keys {:?}",
-        got.data.keys().collect::<Vec<_>>()
-    );
-    for i in 0..64 {
-        assert_eq!(got.data[&format!("k{i}")], json!(i));
-    }
-    assert_eq!(got.version, 65, "every patch bumps the version once");
-    assert_eq!(a.get(&s.id).await.unwrap(), Some(got));
-    a.close().await.unwrap();
-    b.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,15 +6,21 @@
 mod redis_server;
 
 use omnisession::backend::memory::MemoryBackend;
-use omnisession::{BackendConfig, NewSession, Options, Patch, Store};
+use omnisession::{BackendConfig, ErrorKind, EvictionPolicy, NewSession, Options, Patch, Store};
 use serde_json::{Map, json};
 use std::sync::Arc;
 
-async fn two_stores(backend: BackendConfig, prefix: &str, limit: usize) -> (Store, Store) {
+async fn two_stores(
+    backend: BackendConfig,
+    prefix: &str,
+    limit: usize,
+    policy: EvictionPolicy,
+) -> (Store, Store) {
     let options = || Options {
         backend: backend.clone(),
         key_prefix: prefix.to_owned(),
         max_sessions_per_user: limit,
+        eviction_policy: policy,
         cleanup_interval_ms: 0,
         ..Options::default()
     };
@@ -67,7 +73,7 @@ fn backends(dir: &std::path::Path) -> Vec<(&'static str, BackendConfig, String)>
 async fn fifty_concurrent_creates_never_exceed_the_per_user_limit() {
     let dir = tempfile::tempdir().unwrap();
     for (name, backend, prefix) in backends(dir.path()) {
-        let (a, b) = two_stores(backend, &prefix, 5).await;
+        let (a, b) = two_stores(backend, &prefix, 5, EvictionPolicy::Oldest).await;
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let store = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -98,10 +104,45 @@ async fn fifty_concurrent_creates_never_exceed_the_per_user_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_concurrent_creates_under_reject_admit_exactly_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, backend, prefix) in backends(dir.path()) {
+        let (a, b) = two_stores(backend, &prefix, 5, EvictionPolicy::Reject).await;
+        let tasks: Vec<_> = (0..30)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    store
+                        .create(NewSession {
+                            user_id: Some("racer".into()),
+                            ..Default::default()
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let (mut ok, mut refused) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::SessionLimitExceeded, "{name}: {e}");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((ok, refused), (5, 25), "{name}");
+        assert_eq!(b.list_by_user_id("racer").await.unwrap().len(), 5, "{name}");
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_patches_of_different_keys_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for (name, backend, prefix) in backends(dir.path()) {
-        let (a, b) = two_stores(backend, &prefix, 0).await;
+        let (a, b) = two_stores(backend, &prefix, 0, EvictionPolicy::Oldest).await;
         let s = a
             .create(NewSession {
                 user_id: Some("u".into()),
@@ -156,7 +197,7 @@ async fn sixty_four_concurrent_patches_of_different_keys_lose_nothing() {
 async fn a_patch_racing_a_delete_never_resurrects_the_session() {
     let dir = tempfile::tempdir().unwrap();
     for (name, backend, prefix) in backends(dir.path()) {
-        let (a, b) = two_stores(backend, &prefix, 0).await;
+        let (a, b) = two_stores(backend, &prefix, 0, EvictionPolicy::Oldest).await;
         for round in 0..20 {
             let s = a
                 .create(NewSession {
