@@ -249,7 +249,8 @@ impl Options {
         Ok(())
     }
 
-    pub(crate) fn expiry(&self) -> ExpiryRule {
+    /// The expiry rule these options describe.
+    pub fn expiry(&self) -> ExpiryRule {
         ExpiryRule {
             default_ttl_ms: self.default_ttl_ms,
             idle_timeout_ms: self.idle_timeout_ms,

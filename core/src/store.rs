@@ -132,6 +132,7 @@ impl Store {
             }
             BackendConfig::Custom(b) => Arc::clone(b),
         };
+        backend.validate(&options)?;
         let inner = Arc::new(Inner {
             backend,
             owns_backend: !matches!(options.backend, BackendConfig::Custom(_)),

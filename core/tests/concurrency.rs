@@ -2,9 +2,12 @@
 //! and lost updates under concurrent patches. Two `Store`s share each backend (two connections
 //! to one SQLite file, two handles on one directory, one shared memory backend).
 
+#[path = "support/map_storage.rs"]
+mod map_storage;
 #[path = "support/redis.rs"]
 mod redis_server;
 
+use omnisession::backend::custom::CustomBackend;
 use omnisession::backend::memory::MemoryBackend;
 use omnisession::{BackendConfig, ErrorKind, EvictionPolicy, NewSession, Options, Patch, Store};
 use serde_json::{Map, json};
@@ -44,10 +47,16 @@ fn backends(dir: &std::path::Path) -> Vec<(&'static str, BackendConfig, String)>
         cluster,
         tls_ca: None,
     };
+    let custom = CustomBackend::new(map_storage::MapStorage::full(), &Options::default());
     vec![
         (
             "memory",
             BackendConfig::Custom(Arc::new(MemoryBackend::new())),
+            prefix.clone(),
+        ),
+        (
+            "custom",
+            BackendConfig::Custom(Arc::new(custom)),
             prefix.clone(),
         ),
         (

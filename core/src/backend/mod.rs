@@ -6,6 +6,7 @@
 //! [`Admission`] and [`Change`] values and run inside the backend's atomic step, so that every
 //! control holds on every backend while living once, in the core.
 
+pub mod custom;
 pub mod file;
 pub mod memory;
 pub mod redis;
@@ -92,6 +93,12 @@ pub struct Page {
 /// after it has checked the store is open, the id is well-formed and the site matches.
 #[async_trait]
 pub trait Backend: Send + Sync + Debug + 'static {
+    /// Refuses options this backend cannot honour (`CONFIG_INVALID`), at open.
+    fn validate(&self, options: &crate::options::Options) -> Result<()> {
+        let _ = options;
+        Ok(())
+    }
+
     /// The record with this id, expired or not (the core decides), or `None`.
     ///
     /// A record that cannot be decoded is `BACKEND_ERROR` with `session_id_hash`, and must
