@@ -5,6 +5,10 @@
 
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
+
+/// The underlying failure of an error raised outside the core (a host storage's exception).
+pub type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong, as a stable, host-visible code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,6 +92,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     details: Map<String, Value>,
+    source: Option<Source>,
 }
 
 impl Error {
@@ -97,7 +102,21 @@ impl Error {
             kind,
             message: message.into(),
             details: Map::new(),
+            source: None,
         }
+    }
+
+    /// Attaches the failure this error stands for (bindings chain it as the host's cause,
+    /// e.g. Python's `__cause__`).
+    #[must_use]
+    pub fn with_source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The attached failure, if any (`downcast_ref` recovers its concrete type).
+    pub fn cause(&self) -> Option<&Source> {
+        self.source.as_ref()
     }
 
     /// Adds one detail.

@@ -193,6 +193,15 @@ impl Store {
         let record = record?;
         let admission = s.admission(record.session.user_id.as_deref());
         let result = s.backend.insert(&record, admission.as_ref(), s.ctx()).await;
+        if let Err(e) = &result
+            && e.kind() == ErrorKind::SessionConflict
+            && let Ok(Some(existing)) = s.backend.load(&record.session.id).await
+            && existing.site_id != s.options.site_id
+        {
+            // The id belongs to another site: the conflict stands (never an overwrite), and the
+            // attempt is reported like any other cross-site access.
+            s.site_mismatch(&existing);
+        }
         let evicted = s.admitted(
             result,
             &record.session.id,
@@ -290,9 +299,9 @@ impl Store {
     pub async fn touch(&self, id: &str) -> Result<Session> {
         let s = &self.inner;
         s.open_check()?;
-        s.modify(id, |mut session, now, pending| {
+        s.modify(id, |mut session, now, _| {
             session.last_accessed_at = now;
-            s.seal(session, pending)
+            Ok(s.record(session))
         })
         .await
     }
@@ -302,10 +311,10 @@ impl Store {
     pub async fn rotate(&self, id: &str) -> Result<Session> {
         let s = &self.inner;
         s.open_check()?;
-        s.modify(id, |mut session, now, pending| {
+        s.modify(id, |mut session, now, _| {
             session.id = id::generate();
             bump(&mut session, now);
-            s.seal(session, pending)
+            Ok(s.record(session))
         })
         .await
     }
@@ -628,9 +637,22 @@ impl Inner {
         json::check_data(data).map_err(|p| self.not_serializable(id, user, &p))
     }
 
-    /// The record to store: wire bytes, size limit, effective expiry.
-    fn seal(&self, session: Session, pending: &Pending) -> Result<Record> {
+    /// The record to store, without the size limit: for touch and rotate, which change no
+    /// data (a timestamp or an id of another length must not make a session unusable).
+    fn record(&self, session: Session) -> Record {
+        let expires_ms = self.options.expiry().effective_ms(&session);
         let wire = session.to_wire();
+        Record {
+            session,
+            wire,
+            expires_ms,
+        }
+    }
+
+    /// The record to store after a data write: wire bytes, size limit, effective expiry.
+    fn seal(&self, session: Session, pending: &Pending) -> Result<Record> {
+        let record = self.record(session);
+        let (wire, session) = (&record.wire, &record.session);
         let limit = self.options.max_session_size;
         if limit > 0 && wire.len() > limit {
             let mut v = self.violation(
@@ -653,12 +675,7 @@ impl Inner {
             .with("limit", limit)
             .with("session_id_hash", id::hash(&session.id)));
         }
-        let expires_ms = self.options.expiry().effective_ms(&session);
-        Ok(Record {
-            session,
-            wire,
-            expires_ms,
-        })
+        Ok(record)
     }
 
     fn admission(&self, user: Option<&str>) -> Option<Admission> {

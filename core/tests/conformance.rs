@@ -1,9 +1,12 @@
 //! Runs every vector of `tests/conformance/*.json` against every backend.
 //! The format is described in `tests/conformance/README.md`.
 
+#[path = "support/map_storage.rs"]
+mod map_storage;
 #[path = "support/redis.rs"]
 mod redis_server;
 
+use omnisession::backend::custom::CustomBackend;
 use omnisession::backend::memory::MemoryBackend;
 use omnisession::{
     BackendConfig, Error, FnSink, ManualClock, NewSession, Options, Patch, Session, SessionUpdate,
@@ -22,13 +25,17 @@ enum Kind {
     Memory,
     Sqlite,
     File,
+    /// A custom backend: a host-style map storage behind the core's adapter.
+    Custom,
     Redis,
     RedisCluster,
 }
 
 /// The Redis servers of this test process, one of each topology, started on first use.
-static SINGLE: std::sync::LazyLock<redis_server::RedisServer> = std::sync::LazyLock::new(|| redis_server::RedisServer::single(&[]));
-static CLUSTER: std::sync::LazyLock<redis_server::RedisServer> = std::sync::LazyLock::new(redis_server::RedisServer::cluster);
+static SINGLE: std::sync::LazyLock<redis_server::RedisServer> =
+    std::sync::LazyLock::new(|| redis_server::RedisServer::single(&[]));
+static CLUSTER: std::sync::LazyLock<redis_server::RedisServer> =
+    std::sync::LazyLock::new(redis_server::RedisServer::cluster);
 static CASE_NUMBER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// One case's shared backend: every store of the case is opened over it.
@@ -37,6 +44,8 @@ struct Shared {
     memory: Arc<MemoryBackend>,
     /// Every case gets a key prefix of its own on the shared Redis servers.
     prefix: String,
+    /// The custom backend, built with the options of the case's first store.
+    custom: std::sync::OnceLock<Arc<CustomBackend<map_storage::MapStorage>>>,
     _dir: tempfile::TempDir,
     path: PathBuf,
 }
@@ -50,23 +59,54 @@ impl Shared {
         };
         let n = CASE_NUMBER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let prefix = format!("conf{}-{n}:", std::process::id());
-        Self { kind, memory: Arc::new(MemoryBackend::new()), prefix, _dir: dir, path }
+        Self {
+            kind,
+            memory: Arc::new(MemoryBackend::new()),
+            prefix,
+            custom: std::sync::OnceLock::new(),
+            _dir: dir,
+            path,
+        }
     }
 
     fn backend(&self) -> BackendConfig {
         match self.kind {
             Kind::Memory => BackendConfig::Custom(self.memory.clone()),
-            Kind::Sqlite => BackendConfig::Sqlite { path: self.path.clone() },
-            Kind::File => BackendConfig::File { path: self.path.clone() },
-            Kind::Redis => BackendConfig::Redis { urls: SINGLE.urls.clone(), cluster: false, tls_ca: None },
-            Kind::RedisCluster => BackendConfig::Redis { urls: CLUSTER.urls.clone(), cluster: true, tls_ca: None },
+            Kind::Sqlite => BackendConfig::Sqlite {
+                path: self.path.clone(),
+            },
+            Kind::File => BackendConfig::File {
+                path: self.path.clone(),
+            },
+            Kind::Custom => {
+                BackendConfig::Custom(self.custom.get().expect("set by options()").clone())
+            }
+            Kind::Redis => BackendConfig::Redis {
+                urls: SINGLE.urls.clone(),
+                cluster: false,
+                tls_ca: None,
+            },
+            Kind::RedisCluster => BackendConfig::Redis {
+                urls: CLUSTER.urls.clone(),
+                cluster: true,
+                tls_ca: None,
+            },
         }
     }
 
-    fn options(&self, map: &Map<String, Value>, clock: &Arc<ManualClock>) -> Result<Options, Error> {
+    fn options(
+        &self,
+        map: &Map<String, Value>,
+        clock: &Arc<ManualClock>,
+    ) -> Result<Options, Error> {
         let mut map = map.clone();
         map.entry("cleanup_interval").or_insert(json!(0));
         let mut o = Options::from_json(&map)?;
+        if matches!(self.kind, Kind::Custom) {
+            let storage = map_storage::MapStorage::full();
+            self.custom
+                .get_or_init(|| Arc::new(CustomBackend::new(storage, &o)));
+        }
         o.backend = self.backend();
         o.clock = clock.clone();
         if matches!(self.kind, Kind::Redis | Kind::RedisCluster) {
@@ -91,25 +131,45 @@ impl Case {
         let shared = Shared::new(kind);
         let clock = Arc::new(ManualClock::new(START_MS));
         let default_stores = json!({"main": {}});
-        let specs = case.get("stores").unwrap_or(&default_stores).as_object().ok_or("stores must be an object")?;
+        let specs = case
+            .get("stores")
+            .unwrap_or(&default_stores)
+            .as_object()
+            .ok_or("stores must be an object")?;
         let mut stores = Vec::new();
         for (name, spec) in specs {
             let mut options = shared
-                .options(spec.as_object().ok_or("store options must be an object")?, &clock)
+                .options(
+                    spec.as_object().ok_or("store options must be an object")?,
+                    &clock,
+                )
                 .map_err(|e| format!("store {name}: {e}"))?;
             let seen = Arc::new(Mutex::new(Vec::new()));
             let sink = seen.clone();
-            options.on_violation = Some(Arc::new(FnSink(move |v: &Violation| sink.lock().unwrap().push(v.clone()))));
-            let store = Store::open(options).await.map_err(|e| format!("open {name}: {e}"))?;
+            options.on_violation = Some(Arc::new(FnSink(move |v: &Violation| {
+                sink.lock().unwrap().push(v.clone());
+            })));
+            let store = Store::open(options)
+                .await
+                .map_err(|e| format!("open {name}: {e}"))?;
             stores.push((name.clone(), store, seen));
         }
-        Ok(Case { shared, clock, stores, bound: HashMap::new() })
+        Ok(Case {
+            shared,
+            clock,
+            stores,
+            bound: HashMap::new(),
+        })
     }
 
     fn store(&self, step: &Value) -> Result<&(String, Store, Seen), String> {
         match step.get("store").and_then(Value::as_str) {
             None => self.stores.first().ok_or_else(|| "no store".to_owned()),
-            Some(name) => self.stores.iter().find(|s| s.0 == name).ok_or(format!("no store {name}")),
+            Some(name) => self
+                .stores
+                .iter()
+                .find(|s| s.0 == name)
+                .ok_or(format!("no store {name}")),
         }
     }
 
@@ -122,10 +182,16 @@ impl Case {
             },
             Value::Array(items) => Value::Array(items.iter().map(|i| self.resolve(i)).collect()),
             Value::Object(m) => {
-                if let (Some(Value::String(s)), Some(n)) = (m.get("$repeat"), m.get("times").and_then(Value::as_u64)) {
+                if let (Some(Value::String(s)), Some(n)) =
+                    (m.get("$repeat"), m.get("times").and_then(Value::as_u64))
+                {
                     return Value::String(s.repeat(n as usize));
                 }
-                Value::Object(m.iter().map(|(k, v)| (k.clone(), self.resolve(v))).collect())
+                Value::Object(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), self.resolve(v)))
+                        .collect(),
+                )
             }
             _ => v.clone(),
         }
@@ -137,7 +203,8 @@ impl Case {
         let expect = step.get("expect").map(|e| self.resolve(e));
         match op {
             "advance" => {
-                self.clock.advance(args["ms"].as_i64().ok_or("advance needs ms")?);
+                self.clock
+                    .advance(args["ms"].as_i64().ok_or("advance needs ms")?);
                 return Ok(());
             }
             "violations" => {
@@ -174,7 +241,10 @@ fn str_arg(args: &Value, key: &str) -> Option<String> {
 }
 
 fn obj_arg(args: &Value, key: &str) -> Map<String, Value> {
-    args.get(key).and_then(Value::as_object).cloned().unwrap_or_default()
+    args.get(key)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Calls one store operation with vector arguments; the result in canonical JSON.
@@ -182,31 +252,43 @@ async fn call(store: &Store, op: &str, args: &Value) -> Result<Value, Error> {
     let id = str_arg(args, "id").unwrap_or_default();
     let user = str_arg(args, "user_id").unwrap_or_default();
     Ok(match op {
-        "create" => canonical(&store
-            .create(NewSession {
-                user_id: str_arg(args, "user_id"),
-                data: obj_arg(args, "data"),
-                ttl_ms: args.get("ttl_ms").and_then(Value::as_u64),
-                id: str_arg(args, "id"),
-                ip_address: str_arg(args, "ip_address"),
-                user_agent: str_arg(args, "user_agent"),
-                organization_id: str_arg(args, "organization_id"),
-            })
-            .await?),
-        "get" => store.get(&id).await?.as_ref().map_or(Value::Null, canonical),
-        "update" => canonical(&store
-            .update(SessionUpdate {
-                id,
-                data: obj_arg(args, "data"),
-                user_id: str_arg(args, "user_id"),
-                organization_id: str_arg(args, "organization_id"),
-                ip_address: str_arg(args, "ip_address"),
-                user_agent: str_arg(args, "user_agent"),
-                version: args.get("version").and_then(Value::as_u64),
-            })
-            .await?),
+        "create" => canonical(
+            &store
+                .create(NewSession {
+                    user_id: str_arg(args, "user_id"),
+                    data: obj_arg(args, "data"),
+                    ttl_ms: args.get("ttl_ms").and_then(Value::as_u64),
+                    id: str_arg(args, "id"),
+                    ip_address: str_arg(args, "ip_address"),
+                    user_agent: str_arg(args, "user_agent"),
+                    organization_id: str_arg(args, "organization_id"),
+                })
+                .await?,
+        ),
+        "get" => store
+            .get(&id)
+            .await?
+            .as_ref()
+            .map_or(Value::Null, canonical),
+        "update" => canonical(
+            &store
+                .update(SessionUpdate {
+                    id,
+                    data: obj_arg(args, "data"),
+                    user_id: str_arg(args, "user_id"),
+                    organization_id: str_arg(args, "organization_id"),
+                    ip_address: str_arg(args, "ip_address"),
+                    user_agent: str_arg(args, "user_agent"),
+                    version: args.get("version").and_then(Value::as_u64),
+                })
+                .await?,
+        ),
         "patch" => {
-            let unset = args.get("unset").and_then(Value::as_array).into_iter().flatten();
+            let unset = args
+                .get("unset")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten();
             let patch = Patch {
                 set: obj_arg(args, "set"),
                 unset: unset.filter_map(Value::as_str).map(str::to_owned).collect(),
@@ -221,14 +303,29 @@ async fn call(store: &Store, op: &str, args: &Value) -> Result<Value, Error> {
             Value::Null
         }
         "delete_by_user_id" => json!(store.delete_by_user_id(&user).await?),
-        "list_by_user_id" => Value::Array(store.list_by_user_id(&user).await?.iter().map(canonical).collect()),
+        "list_by_user_id" => Value::Array(
+            store
+                .list_by_user_id(&user)
+                .await?
+                .iter()
+                .map(canonical)
+                .collect(),
+        ),
         "list" => {
-            let limit = args.get("limit").and_then(Value::as_u64).map(|n| n as usize);
-            let page = store.list(str_arg(args, "cursor").as_deref(), limit).await?;
+            let limit = args
+                .get("limit")
+                .and_then(Value::as_u64)
+                .map(|n| n as usize);
+            let page = store
+                .list(str_arg(args, "cursor").as_deref(), limit)
+                .await?;
             json!({"count": page.sessions.len(), "has_more": page.cursor.is_some()})
         }
         "list_all" => {
-            let limit = args.get("limit").and_then(Value::as_u64).map(|n| n as usize);
+            let limit = args
+                .get("limit")
+                .and_then(Value::as_u64)
+                .map(|n| n as usize);
             let mut ids = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
@@ -264,7 +361,11 @@ fn canonical(s: &Session) -> Value {
     })
 }
 
-fn check_outcome(step: &Value, result: Result<Value, Error>, expect: Option<&Value>) -> Result<(), String> {
+fn check_outcome(
+    step: &Value,
+    result: Result<Value, Error>,
+    expect: Option<&Value>,
+) -> Result<(), String> {
     match (result, step.get("error").and_then(Value::as_str)) {
         (Err(e), Some(code)) if e.code() == code => {
             let want = step.get("details").cloned().unwrap_or(json!({}));
@@ -292,10 +393,14 @@ fn compare_result(op: &str, want: &Value, got: &Value) -> Result<(), String> {
             }
             if let Some(Value::Array(sessions)) = want.get("sessions") {
                 if sessions.len() != got.len() {
-                    return Err(format!("want {} sessions, got {}", sessions.len(), got.len()));
+                    return Err(format!(
+                        "want {} sessions, got {}",
+                        sessions.len(),
+                        got.len()
+                    ));
                 }
                 for (w, g) in sessions.iter().zip(got) {
-                    subset(w, g, "session")?;
+                    session_fields(w, g, "session")?;
                 }
             }
             Ok(())
@@ -308,9 +413,54 @@ fn compare_result(op: &str, want: &Value, got: &Value) -> Result<(), String> {
             }
             let want_ids = want["ids"].as_array().ok_or("list_all expects ids")?;
             let want_set: HashSet<&Value> = want_ids.iter().collect();
-            if set == want_set { Ok(()) } else { Err(format!("ids: want {want_ids:?}, got {got:?}")) }
+            if set == want_set {
+                Ok(())
+            } else {
+                Err(format!("ids: want {want_ids:?}, got {got:?}"))
+            }
+        }
+        "create" | "get" | "update" | "patch" | "touch" | "rotate" => {
+            session_fields(want, got, "result")
         }
         _ => subset(want, got, "result"),
+    }
+}
+
+/// A session expectation: the fields of `want` (a subset of the canonical fields), each
+/// compared exactly with the session's (`data` as a whole: no extra keys, integers not floats).
+fn session_fields(want: &Value, got: &Value, at: &str) -> Result<(), String> {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, wv) in w {
+                let gv = g.get(k).ok_or(format!("{at}.{k} missing in {got}"))?;
+                if !exact(wv, gv) {
+                    return Err(format!("{at}.{k}: want {wv}, got {gv}"));
+                }
+            }
+            Ok(())
+        }
+        _ if want == got => Ok(()),
+        _ => Err(format!("{at}: want {want}, got {got}")),
+    }
+}
+
+/// JSON equality where an integer and a float are never equal (`2` is not `2.0`).
+fn exact(want: &Value, got: &Value) -> bool {
+    match (want, got) {
+        (Value::Number(a), Value::Number(b)) => {
+            match (a.as_i64(), b.as_i64(), a.as_u64(), b.as_u64()) {
+                (Some(x), Some(y), _, _) => x == y,
+                (_, _, Some(x), Some(y)) => x == y,
+                _ => a.is_f64() && b.is_f64() && a.as_f64() == b.as_f64(),
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| exact(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| exact(x, y)))
+        }
+        _ => want == got,
     }
 }
 
@@ -340,14 +490,23 @@ fn compare_violations(got: &[Violation], want: &Value) -> Result<(), String> {
         })
         .collect();
     if want.len() != got.len() {
-        return Err(format!("want {} violations, got {}: {got_json:?}", want.len(), got.len()));
+        return Err(format!(
+            "want {} violations, got {}: {got_json:?}",
+            want.len(),
+            got.len()
+        ));
     }
     for (w, g) in want.iter().zip(&got_json) {
-        let mut w = w.as_object().ok_or("violation expectation must be an object")?.clone();
+        let mut w = w
+            .as_object()
+            .ok_or("violation expectation must be an object")?
+            .clone();
         if let Some(session) = w.remove("session") {
             let hash = session.as_str().map(id::hash);
             if g["session_id_hash"] != json!(hash) {
-                return Err(format!("violation session: want hash of {session}, got {g}"));
+                return Err(format!(
+                    "violation session: want hash of {session}, got {g}"
+                ));
             }
         }
         subset(&Value::Object(w), g, "violation")?;
@@ -372,7 +531,8 @@ async fn run_all(kind: Kind) {
     let mut ran = 0;
     for file in vector_files() {
         let text = std::fs::read_to_string(&file).expect("readable vector file");
-        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let doc: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         for case in doc["cases"].as_array().expect("cases") {
             ran += 1;
@@ -395,7 +555,12 @@ async fn run_all(kind: Kind) {
             }
         }
     }
-    assert!(failures.is_empty(), "{kind:?}: {} of {ran} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{kind:?}: {} of {ran} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     println!("{kind:?}: {ran} cases passed");
 }
 
@@ -422,4 +587,9 @@ async fn conformance_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_redis_cluster() {
     run_all(Kind::RedisCluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_custom() {
+    run_all(Kind::Custom).await;
 }

@@ -325,14 +325,38 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
         now_ms: i64,
     ) -> Result<Page> {
         Self::needs(self.storage.capabilities().list, "list")?;
-        let (page, next) = self.storage.list(cursor, limit).await?;
-        let sessions = page
-            .into_iter()
-            .filter(|s| s.site_id == site && is_live(self.expiry.effective_ms(s), now_ms))
-            .collect();
+        let wanted =
+            |s: &Session| s.site_id == site && is_live(self.expiry.effective_ms(s), now_ms);
+        // Host cursors are opaque, so host pages are asked for no bigger than the room left:
+        // a page never holds more of this site's sessions than fit, and is never cut.
+        let mut sessions: Vec<Session> = Vec::new();
+        let mut at = cursor.map(str::to_owned);
+        let mut next = None;
+        let mut first = true;
+        while sessions.len() < limit && (first || at.is_some()) {
+            first = false;
+            let (page, after) = self
+                .storage
+                .list(at.as_deref(), limit - sessions.len())
+                .await?;
+            sessions.extend(page.into_iter().filter(|s| wanted(s)));
+            next = after.filter(|c| Some(c) != at.as_ref());
+            at.clone_from(&next);
+        }
+        let mut probe = next.clone();
+        while let Some(at) = probe {
+            let (ahead, after) = self.storage.list(Some(&at), limit).await?;
+            if ahead.iter().any(wanted) {
+                return Ok(Page {
+                    sessions,
+                    cursor: next,
+                });
+            }
+            probe = after.filter(|c| *c != at);
+        }
         Ok(Page {
             sessions,
-            cursor: next.filter(|c| Some(c.as_str()) != cursor),
+            cursor: None,
         })
     }
 

@@ -104,6 +104,30 @@ struct IndexState {
 }
 
 impl RedisBackend {
+    /// Writes a tombstone: its value and its key's expiry are both the end of the tombstone.
+    async fn set_tombstone(&self, id: &str, until_ms: i64) -> Result<()> {
+        let until = until_ms.to_string();
+        let cmd = redis::cmd("SET")
+            .arg(self.keys.tombstone(id))
+            .arg(&until)
+            .arg("PXAT")
+            .arg(&until)
+            .clone();
+        self.conn.read::<()>(&cmd).await
+    }
+
+    /// Whether `id` has a tombstone still in force at `now_ms` (the core's clock decides, not
+    /// the server's: the key's own expiry only reclaims the memory).
+    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        let until: Option<String> = self
+            .conn
+            .read(redis::cmd("GET").arg(self.keys.tombstone(id)))
+            .await?;
+        Ok(until
+            .and_then(|u| u.parse::<i64>().ok())
+            .is_some_and(|u| u > now_ms))
+    }
+
     async fn get_wire(&self, id: &str) -> Result<Option<String>> {
         self.conn
             .read(redis::cmd("GET").arg(self.keys.session(id)))
@@ -302,15 +326,7 @@ impl RedisBackend {
     ) -> Result<Vec<String>> {
         let mut wires = Vec::new();
         for id in ids {
-            let _: () = self
-                .conn
-                .script(
-                    &scripts::CAS,
-                    &[&self.keys.tombstone(id)],
-                    &["", "1", &ctx.tombstone_until_ms.to_string()],
-                )
-                .await
-                .map(|_: String| ())?;
+            self.set_tombstone(id, ctx.tombstone_until_ms).await?;
             let wire: Option<String> = self
                 .conn
                 .read(redis::cmd("GETDEL").arg(self.keys.session(id)))
@@ -330,10 +346,7 @@ impl RedisBackend {
         ctx: WriteCtx,
     ) -> Result<Vec<Session>> {
         let id = &record.session.id;
-        let tomb: bool = self
-            .conn
-            .read(redis::cmd("EXISTS").arg(self.keys.tombstone(id)))
-            .await?;
+        let tomb = self.tombstoned(id, ctx.now_ms).await?;
         if tomb || self.get_wire(id).await?.is_some() {
             return Err(conflict(id));
         }
@@ -389,10 +402,7 @@ impl RedisBackend {
             undo_index().await?;
             return Err(conflict(id));
         }
-        let tomb: bool = self
-            .conn
-            .read(redis::cmd("EXISTS").arg(self.keys.tombstone(id)))
-            .await?;
+        let tomb = self.tombstoned(id, ctx.now_ms).await?;
         if tomb {
             self.cas(id, &record.wire, "", "").await?;
             undo_index().await?;
@@ -534,22 +544,11 @@ impl RedisBackend {
                     .await?,
             ));
         }
-        let tomb: bool = self
-            .conn
-            .read(redis::cmd("EXISTS").arg(self.keys.tombstone(new_id)))
-            .await?;
+        let tomb = self.tombstoned(new_id, ctx.now_ms).await?;
         if tomb || self.cas(new_id, "", &record.wire, &pxat(record)).await? != "ok" {
             return Err(conflict(new_id));
         }
-        let until = ctx.tombstone_until_ms.to_string();
-        let _: String = self
-            .conn
-            .script(
-                &scripts::CAS,
-                &[&self.keys.tombstone(old_id)],
-                &["", "1", &until],
-            )
-            .await?;
+        self.set_tombstone(old_id, ctx.tombstone_until_ms).await?;
         let step = Step::of(&self.cas(old_id, old_wire, "", "").await?);
         if step != Step::Done {
             self.cas(new_id, &record.wire, "", "").await?;
@@ -575,14 +574,7 @@ impl RedisBackend {
         let until = ctx.tombstone_until_ms.to_string();
         if self.conn.is_cluster() {
             if tombstone {
-                let _: String = self
-                    .conn
-                    .script(
-                        &scripts::CAS,
-                        &[&self.keys.tombstone(id)],
-                        &["", "1", &until],
-                    )
-                    .await?;
+                self.set_tombstone(id, ctx.tombstone_until_ms).await?;
             }
             match self.cas(id, wire, "", "").await?.as_str() {
                 "ok" => {}
@@ -872,36 +864,23 @@ impl Backend for RedisBackend {
                 .conn
                 .scan(nodes[node].as_ref(), scan, &pattern, SCAN_COUNT)
                 .await?;
-            let mut taken = skip;
-            for key in keys.get(skip..).unwrap_or_default() {
-                taken += 1;
+            for (i, key) in keys.iter().enumerate().skip(skip) {
                 for (s, expires) in self.fetch(std::slice::from_ref(key)).await? {
                     if s.site_id == site && is_live(expires, now_ms) {
+                        if sessions.len() == limit {
+                            // A next session exists: the next page starts with it, re-reading
+                            // this same SCAN batch from its position.
+                            let cursor = Some(format!("{node}:{scan}:{i}"));
+                            return Ok(Page { sessions, cursor });
+                        }
                         sessions.push(s);
                     }
                 }
-                if sessions.len() == limit {
-                    break;
-                }
-            }
-            if sessions.len() == limit && taken < keys.len() {
-                // Come back to this same SCAN batch, past what was taken.
-                return Ok(Page {
-                    sessions,
-                    cursor: Some(format!("{node}:{scan}:{taken}")),
-                });
             }
             skip = 0;
             scan = next;
             if scan == 0 {
                 node += 1;
-            }
-            if sessions.len() == limit {
-                let more = node < nodes.len();
-                return Ok(Page {
-                    sessions,
-                    cursor: more.then(|| format!("{node}:{scan}:0")),
-                });
             }
         }
         Ok(Page {

@@ -61,8 +61,9 @@ if replace then
   if not cur then return {'missing'} end
   if cur ~= ARGV[2] then return {'retry'} end
 end
-if moved and (redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1) then
-  return {'conflict'}
+if moved then
+  local tomb_until = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+  if redis.call('EXISTS', KEYS[1]) == 1 or tomb_until > now then return {'conflict'} end
 end
 if ARGV[8] ~= '' and '=' .. (redis.call('HGET', KEYS[3], '~v') or '') ~= ARGV[8] then
   return {'retry'}
@@ -75,13 +76,13 @@ for i = 13, #ARGV do
     redis.call('DEL', sk)
     table.insert(out, w)
   end
-  redis.call('SET', tk, '1', 'PXAT', ARGV[10])
+  redis.call('SET', tk, ARGV[10], 'PXAT', ARGV[10])
   redis.call('HDEL', KEYS[3], ARGV[i])
 end
 if replace then
   if moved then
     redis.call('DEL', KEYS[4])
-    redis.call('SET', KEYS[5], '1', 'PXAT', ARGV[10])
+    redis.call('SET', KEYS[5], ARGV[10], 'PXAT', ARGV[10])
   end
   if ARGV[12] == '1' and (moved or KEYS[6] ~= KEYS[3] or ARGV[7] == '') then
     redis.call('HDEL', KEYS[6], ARGV[6])
@@ -113,7 +114,7 @@ local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
 if cur ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1])
-if ARGV[3] == '1' then redis.call('SET', KEYS[2], '1', 'PXAT', ARGV[4]) end
+if ARGV[3] == '1' then redis.call('SET', KEYS[2], ARGV[4], 'PXAT', ARGV[4]) end
 if ARGV[6] == '1' then
   redis.call('HDEL', KEYS[3], ARGV[2])
   redis.call('HSET', KEYS[3], '~v', ARGV[7])
