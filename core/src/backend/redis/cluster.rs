@@ -1,0 +1,295 @@
+//! Redis Cluster: each operation as ordered single-slot steps (docs/redis.md gives the order
+//! and why a crash between any two steps is safe).
+
+use super::keys::PENDING;
+use super::{
+    MAX_ATTEMPTS, RedisBackend, Step, conflict, index_of, member_of, nonce, parse_evicted, pxat,
+    scripts, too_busy,
+};
+use crate::backend::{Modified, Record, WriteCtx};
+use crate::controls::admission::Admission;
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+impl RedisBackend {
+    pub(super) async fn cas(
+        &self,
+        id: &str,
+        expected: &str,
+        wire: &str,
+        pxat: &str,
+    ) -> Result<String> {
+        self.conn
+            .script(
+                &scripts::CAS,
+                &[&self.keys.session(id)],
+                &[expected, wire, pxat],
+            )
+            .await
+    }
+
+    /// The index step: add `add` (id, member), mark `evict`, drop `drop`, if the token holds.
+    pub(super) async fn admit(
+        &self,
+        idx: &str,
+        token: &str,
+        add: Option<(&str, &str)>,
+        evict: &[String],
+        drop: &[String],
+        now_ms: i64,
+    ) -> Result<bool> {
+        let now = now_ms.to_string();
+        let n = nonce();
+        let (add_id, add_member) = add.unwrap_or(("", ""));
+        let mut args: Vec<&str> = vec![token, &n, &now, add_id, add_member];
+        args.extend(evict.iter().map(String::as_str));
+        args.push("--");
+        args.extend(drop.iter().map(String::as_str));
+        let status: String = self.conn.script(&scripts::ADMIT, &[idx], &args).await?;
+        Ok(status == "ok")
+    }
+
+    /// Finishes evictions: tombstone first (no create can take the id), then the record, then
+    /// the index marks. Returns the evicted sessions that were still there.
+    pub(super) async fn finish_evictions(
+        &self,
+        idx: &str,
+        ids: &[String],
+        ctx: WriteCtx,
+    ) -> Result<Vec<String>> {
+        let mut wires = Vec::new();
+        for id in ids {
+            self.set_tombstone(id, ctx.tombstone_until_ms).await?;
+            let wire: Option<String> = self
+                .conn
+                .read(redis::cmd("GETDEL").arg(self.keys.session(id)))
+                .await?;
+            wires.extend(wire);
+        }
+        if !ids.is_empty() {
+            self.admit(idx, "", None, &[], ids, ctx.now_ms).await?;
+        }
+        Ok(wires)
+    }
+
+    pub(super) async fn insert_cluster(
+        &self,
+        record: &Record,
+        admission: Option<&Admission>,
+        ctx: WriteCtx,
+    ) -> Result<Vec<Session>> {
+        let id = &record.session.id;
+        let tomb = self.tombstoned(id, ctx.now_ms).await?;
+        if tomb || self.get_wire(id).await?.is_some() {
+            return Err(conflict(id));
+        }
+        let idx = index_of(&self.keys, &record.session);
+        let mut evicted_ids = Vec::new();
+        let member = member_of(record);
+        if let Some(idx) = &idx {
+            let reservation = format!("{member}{PENDING}");
+            let mut admitted = false;
+            for _ in 0..MAX_ATTEMPTS {
+                let (token, evict, drop) = match admission {
+                    Some(a) => {
+                        let Some((state, decision, mut gone)) = self.decide(idx, record, a).await?
+                        else {
+                            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                            continue;
+                        };
+                        gone.extend(decision.expired);
+                        let mut evict = decision.evict;
+                        evict.extend(state.evicting);
+                        (state.token, evict, gone)
+                    }
+                    None => (String::new(), Vec::new(), Vec::new()),
+                };
+                if self
+                    .admit(
+                        idx,
+                        &token,
+                        Some((id, &reservation)),
+                        &evict,
+                        &drop,
+                        ctx.now_ms,
+                    )
+                    .await?
+                {
+                    evicted_ids = evict;
+                    admitted = true;
+                    break;
+                }
+            }
+            if !admitted {
+                return Err(too_busy());
+            }
+        }
+        let undo_index = || async {
+            if let Some(idx) = &idx {
+                self.admit(idx, "", None, &[], std::slice::from_ref(id), ctx.now_ms)
+                    .await?;
+            }
+            Ok::<(), Error>(())
+        };
+        if self.cas(id, "", &record.wire, &pxat(record)).await? != "ok" {
+            undo_index().await?;
+            return Err(conflict(id));
+        }
+        let tomb = self.tombstoned(id, ctx.now_ms).await?;
+        if tomb {
+            self.cas(id, &record.wire, "", "").await?;
+            undo_index().await?;
+            return Err(conflict(id));
+        }
+        let wires = match &idx {
+            Some(idx) => {
+                let now = ctx.now_ms.to_string();
+                let _: String = self
+                    .conn
+                    .script(&scripts::REFRESH, &[idx], &[id, &member, &now])
+                    .await?;
+                self.finish_evictions(idx, &evicted_ids, ctx).await?
+            }
+            None => Vec::new(),
+        };
+        Ok(parse_evicted(&wires))
+    }
+
+    pub(super) async fn modify_cluster(
+        &self,
+        old: &Session,
+        old_wire: &str,
+        record: &Record,
+        admission: Option<&Admission>,
+        ctx: WriteCtx,
+    ) -> Result<Option<Modified>> {
+        let (old_id, new_id) = (&old.id, &record.session.id);
+        let (old_idx, new_idx) = (
+            index_of(&self.keys, old),
+            index_of(&self.keys, &record.session),
+        );
+        let member = member_of(record);
+        if old_id == new_id && old_idx == new_idx {
+            // Index first: a crash after it leaves an index entry that outlives its record.
+            if let Some(idx) = &new_idx {
+                let now = ctx.now_ms.to_string();
+                let _: String = self
+                    .conn
+                    .script(&scripts::REFRESH, &[idx], &[new_id, &member, &now])
+                    .await?;
+            }
+            return Ok(
+                match self
+                    .cas(old_id, old_wire, &record.wire, &pxat(record))
+                    .await?
+                    .as_str()
+                {
+                    "ok" => Some(Modified::Written {
+                        record: Box::new(record.clone()),
+                        evicted: Vec::new(),
+                    }),
+                    "missing" => Some(Modified::Missing),
+                    _ => None,
+                },
+            );
+        }
+        // The session joins an index (login) or moves to a new id (rotate).
+        let mut evicted_ids = Vec::new();
+        if let Some(idx) = &new_idx {
+            let (token, evict, drop) = match (admission, old_idx != new_idx) {
+                (Some(a), true) => {
+                    let Some((state, decision, mut gone)) = self.decide(idx, record, a).await?
+                    else {
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                        return Ok(None);
+                    };
+                    gone.extend(decision.expired);
+                    (state.token, decision.evict, gone)
+                }
+                _ => (String::new(), Vec::new(), Vec::new()),
+            };
+            if !self
+                .admit(
+                    idx,
+                    &token,
+                    Some((new_id, &member)),
+                    &evict,
+                    &drop,
+                    ctx.now_ms,
+                )
+                .await?
+            {
+                return Ok(None);
+            }
+            evicted_ids = evict;
+        }
+        let undo_new_member = || async {
+            if let Some(idx) = &new_idx
+                && (old_idx != new_idx || old_id != new_id)
+            {
+                self.admit(idx, "", None, &[], std::slice::from_ref(new_id), ctx.now_ms)
+                    .await?;
+            }
+            Ok::<(), Error>(())
+        };
+        match self.move_record(old_id, old_wire, record, ctx).await {
+            Ok(Step::Done) => {}
+            Ok(step) => {
+                undo_new_member().await?;
+                return Ok((step == Step::Missing).then_some(Modified::Missing));
+            }
+            Err(e) => {
+                undo_new_member().await?;
+                return Err(e);
+            }
+        }
+        if let Some(idx) = &old_idx
+            && (old_idx != new_idx || old_id != new_id)
+        {
+            self.admit(idx, "", None, &[], std::slice::from_ref(old_id), ctx.now_ms)
+                .await?;
+        }
+        let wires = match &new_idx {
+            Some(idx) => self.finish_evictions(idx, &evicted_ids, ctx).await?,
+            None => Vec::new(),
+        };
+        Ok(Some(Modified::Written {
+            record: Box::new(record.clone()),
+            evicted: parse_evicted(&wires),
+        }))
+    }
+
+    /// Cluster, the record step of a login or rotate: compare-and-set in place, or write the
+    /// new id (`conflict` if taken or tombstoned), tombstone the old one, then delete it only
+    /// if it still holds what was read (else the new record is withdrawn again).
+    pub(super) async fn move_record(
+        &self,
+        old_id: &str,
+        old_wire: &str,
+        record: &Record,
+        ctx: WriteCtx,
+    ) -> Result<Step> {
+        let new_id = &record.session.id;
+        if old_id == new_id {
+            return Ok(Step::of(
+                &self
+                    .cas(old_id, old_wire, &record.wire, &pxat(record))
+                    .await?,
+            ));
+        }
+        let tomb = self.tombstoned(new_id, ctx.now_ms).await?;
+        if tomb || self.cas(new_id, "", &record.wire, &pxat(record)).await? != "ok" {
+            return Err(conflict(new_id));
+        }
+        self.set_tombstone(old_id, ctx.tombstone_until_ms).await?;
+        let step = Step::of(&self.cas(old_id, old_wire, "", "").await?);
+        if step != Step::Done {
+            self.cas(new_id, &record.wire, "", "").await?;
+            let () = self
+                .conn
+                .read(redis::cmd("DEL").arg(self.keys.tombstone(old_id)))
+                .await?;
+        }
+        Ok(step)
+    }
+}

@@ -1,0 +1,56 @@
+//! Walking the prefix with SCAN (every master on a cluster): listings and the sweep.
+
+use super::{RedisBackend, SCAN_COUNT, decode, scripts, warn_corrupt};
+use crate::error::{ErrorKind, Result};
+use crate::session::Session;
+
+impl RedisBackend {
+    /// Every session of the prefix with its effective expiry, node by node (admin
+    /// operations and the sweep). Unreadable records are logged and skipped.
+    pub(super) async fn scan_all(&self, mut visit: impl FnMut(Session, Option<i64>)) -> Result<()> {
+        let pattern = self.keys.scan_pattern();
+        for node in self.conn.scan_targets().await? {
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = self
+                    .conn
+                    .scan(node.as_ref(), cursor, &pattern, SCAN_COUNT)
+                    .await?;
+                for (session, expires) in self.fetch(&keys).await? {
+                    visit(session, expires);
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The readable records of these keys with their keys' expiry (other keys are skipped).
+    pub(super) async fn fetch(&self, keys: &[String]) -> Result<Vec<(Session, Option<i64>)>> {
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(id) = self.keys.id_of(key) else {
+                continue;
+            };
+            let reply: Result<(Option<String>, i64)> =
+                self.conn.script(&scripts::FETCH, &[key], &[]).await;
+            let (wire, expires) = match reply {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::BackendError => {
+                    warn_corrupt(id, &e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(wire) = wire else { continue };
+            match decode(id, &wire) {
+                Ok(s) => out.push((s, (expires >= 0).then_some(expires))),
+                Err(e) => warn_corrupt(id, &e),
+            }
+        }
+        Ok(out)
+    }
+}
