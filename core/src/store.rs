@@ -434,6 +434,18 @@ impl Store {
     pub fn not_serializable(&self, user_id: Option<&str>, problem: &NotJson) -> Error {
         self.inner.not_serializable(None, user_id, problem)
     }
+
+    /// [`Store::not_serializable`] for data addressed to a known session id (a caller-chosen
+    /// id on create, the id of an update or patch): the event and error carry its hash, as
+    /// when the core itself finds the problem.
+    pub fn not_serializable_for(
+        &self,
+        id: &str,
+        user_id: Option<&str>,
+        problem: &NotJson,
+    ) -> Error {
+        self.inner.not_serializable(Some(id), user_id, problem)
+    }
 }
 
 impl Drop for Inner {

@@ -1,0 +1,172 @@
+//! Connections: the one writer (held by one operation at a time, rolling back what it
+//! abandons), the pool of read connections, and the blocking-pool plumbing they run on.
+
+use super::SqliteBackend;
+use super::errors::{join_error, open_error, sql_error};
+use super::tx::rollback;
+use crate::error::{Error, Result};
+use crate::runtime;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, Semaphore};
+
+/// How long a statement waits for another connection's lock before `BACKEND_UNAVAILABLE`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most read connections of one backend.
+pub(super) const READERS: usize = 4;
+
+/// The connections of one backend, shared by its operations.
+pub(super) struct Shared {
+    pub(super) path: PathBuf,
+    /// `:memory:` is one database per connection: everything goes through the writer.
+    pub(super) in_memory: bool,
+    /// `None` once closed.
+    pub(super) writer: Arc<AsyncMutex<Option<Connection>>>,
+    /// Read connections not in use.
+    pub(super) idle: Mutex<Vec<Connection>>,
+    /// One permit per read connection in use; closed by `close`.
+    pub(super) readers: Arc<Semaphore>,
+    pub(super) closed: AtomicBool,
+}
+
+impl SqliteBackend {
+    /// Waits for the writer connection.
+    pub(super) async fn writer(&self) -> Writer {
+        Writer(Some(Arc::clone(&self.shared.writer).lock_owned().await))
+    }
+
+    /// Runs `f` on the writer connection (`f` opens and ends its own transaction).
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer().await.run(f).await
+    }
+
+    /// Runs `f` on a read connection.
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.shared.in_memory {
+            return self.write(f).await;
+        }
+        let permit = Arc::clone(&self.shared.readers)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::closed())?;
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            let _permit = permit;
+            let conn = shared.checkout()?;
+            let result = f(&conn);
+            shared.checkin(conn);
+            result
+        })
+        .await
+    }
+}
+
+impl Shared {
+    pub(super) fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn checkout(&self) -> Result<Connection> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::closed());
+        }
+        if let Some(conn) = self.idle().pop() {
+            return Ok(conn);
+        }
+        let conn = connect(&self.path).map_err(|e| open_error(&self.path, &e))?;
+        // Readers never write: a bug that tries is an error, not a second writer.
+        conn.pragma_update(None, "query_only", true)
+            .map_err(sql_error)?;
+        Ok(conn)
+    }
+
+    fn checkin(&self, conn: Connection) {
+        let surplus = {
+            let mut idle = self.idle();
+            // `closed` is read under the pool lock, which `close` takes after setting it.
+            if conn.is_autocommit() && !self.closed.load(Ordering::SeqCst) && idle.len() < READERS {
+                idle.push(conn);
+                None
+            } else {
+                Some(conn)
+            }
+        };
+        if let Some(conn) = surplus {
+            close_connection(conn);
+        }
+    }
+}
+
+/// The writer connection, held by one operation from its first blocking call to its last.
+///
+/// Dropped with a transaction still open (its operation abandoned or panicking), it rolls the
+/// transaction back, so the file's write lock never outlives the operation. Between calls it
+/// lives in the operation's future; during a call, in the blocking task, so a future dropped
+/// mid-call leaves the rollback to the blocking thread.
+pub(super) struct Writer(Option<OwnedMutexGuard<Option<Connection>>>);
+
+impl Writer {
+    fn conn(&self) -> Option<&Connection> {
+        self.0.as_deref().and_then(Option::as_ref)
+    }
+
+    pub(super) async fn run<T, F>(&mut self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let held = Writer(self.0.take());
+        let (held, result) = runtime::spawn_blocking(move || {
+            let result = match held.conn() {
+                Some(conn) => f(conn),
+                None => Err(Error::closed()),
+            };
+            (held, result)
+        })
+        .await
+        .map_err(join_error)?;
+        *self = held;
+        result
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn() {
+            rollback(conn);
+        }
+    }
+}
+
+/// A new connection with the busy timeout every connection of this backend has.
+pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+pub(super) fn close_connection(conn: Connection) {
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(target: "omnisession", error = %e, "closing a sqlite connection failed");
+    }
+}
+
+/// Runs `f` on the blocking pool.
+pub(super) async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    runtime::spawn_blocking(f).await.map_err(join_error)?
+}
