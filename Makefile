@@ -1,8 +1,10 @@
 # One task runner for developers, CI and the README.
-.PHONY: help deps test lint test-rust test-interop demo fmt clean
+.PHONY: help deps node python test lint test-rust test-node test-python test-interop demo fmt clean
 
 help:
 	@echo "make test   - install what the tests need, lint (rustfmt, clippy -D warnings), every suite"
+	@echo "make node   - build the npm package (addon included) in place"
+	@echo "make python - build the Python package into .venv"
 	@echo "make demo   - a SQLite store exercising every control"
 	@echo "make fmt    - format the Rust sources"
 
@@ -16,7 +18,22 @@ deps:
 	    redis-server redis-tools openssl >/dev/null; \
 	fi
 
-test: deps lint test-rust test-interop demo
+VENV := .venv
+PY := $(VENV)/bin/python
+
+test: deps lint test-rust test-node test-python test-interop demo
+
+# The npm package: `npm install` runs its `prepare` script, which builds the addon (napi build).
+node: deps
+	npm install --no-audit --no-fund
+
+# The Python package, built into a venv of its own with its test extras (maturin develop).
+python: $(PY)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --quiet --extras test
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip 'maturin>=1.9.4,<2'
 
 lint:
 	cargo fmt --all --check
@@ -24,6 +41,12 @@ lint:
 
 test-rust: deps
 	cargo test --workspace
+
+test-node: node
+	npm test
+
+test-python: python
+	$(PY) -m pytest -q
 
 # Optional: a Go program shares records with omnisession through Redis (needs go).
 test-interop: deps

@@ -1,0 +1,4 @@
+//! napi's link settings for the Node addon.
+fn main() {
+    napi_build::setup();
+}

@@ -1,0 +1,34 @@
+'use strict'
+
+/**
+ * Every error code of omnisession (DESIGN.md "Errors"): the same strings in Rust, Node and
+ * Python.
+ */
+const CODES = Object.freeze([
+  'SESSION_INVALID',
+  'SESSION_NOT_SERIALIZABLE',
+  'SESSION_SIZE_EXCEEDED',
+  'SESSION_NOT_FOUND',
+  'SESSION_EXPIRED',
+  'SESSION_LIMIT_EXCEEDED',
+  'SESSION_CONFLICT',
+  'STORE_CLOSED',
+  'BACKEND_UNAVAILABLE',
+  'BACKEND_ERROR',
+  'CONFIG_INVALID',
+])
+
+/**
+ * The one error class of omnisession: `err.code` is one of `CODES`, `err.details` holds
+ * structured details (option names, sizes, limits, `session_id_hash`; never a raw id).
+ */
+class SessionError extends Error {
+  constructor(code, message, details) {
+    super(message)
+    this.name = 'SessionError'
+    this.code = code
+    this.details = details && typeof details === 'object' ? details : {}
+  }
+}
+
+module.exports = { SessionError, CODES }

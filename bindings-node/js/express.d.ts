@@ -1,0 +1,26 @@
+import type { Store } from './index'
+
+/** The parts of express-session's Store this adapter implements. */
+export declare class OmnisessionStore {
+  /**
+   * An express-session store over an omnisession Store (opened with allowAnonymous: true
+   * unless every session has a user). Saves are per-key patches.
+   */
+  constructor(options: { store: Store; userIdFrom?: (sess: Record<string, any>) => unknown })
+  get(sid: string, callback: (err: any, session?: Record<string, any> | null) => void): void
+  set(sid: string, session: Record<string, any>, callback?: (err?: any) => void): void
+  touch(sid: string, session: Record<string, any>, callback?: (err?: any) => void): void
+  destroy(sid: string, callback?: (err?: any) => void): void
+  length(callback: (err: any, length?: number) => void): void
+  clear(callback?: (err?: any) => void): void
+  all(callback: (err: any, sessions?: Record<string, Record<string, any>>) => void): void
+  createSession(req: any, session: Record<string, any>): any
+  regenerate(req: any, callback: (err?: any) => void): void
+  load(sid: string, callback: (err: any, session?: any) => void): void
+  on(event: string, listener: (...args: any[]) => void): this
+}
+
+/** express-session's `genid`: omnisession ids. */
+export declare function genid(req?: unknown): string
+/** `sess.passport.user`, then `sess.userId`. */
+export declare function defaultUserIdFrom(sess: Record<string, any>): unknown

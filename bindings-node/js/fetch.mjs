@@ -1,0 +1,4 @@
+import fetchSessions from './fetch.js'
+
+export const { FetchSessions, FetchSession } = fetchSessions
+export default fetchSessions
