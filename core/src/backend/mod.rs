@@ -9,6 +9,7 @@
 pub mod custom;
 pub mod file;
 pub mod memory;
+mod owner_only;
 pub mod redis;
 pub mod sqlite;
 

@@ -3,8 +3,9 @@
 //! directory listings.
 
 use super::layout::Dirs;
+use crate::backend::owner_only;
 use crate::id;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,10 +67,9 @@ pub(super) fn marker_ids(dir: &Path) -> io::Result<Vec<String>> {
 /// Creates an empty marker file (and its directory).
 pub(super) fn touch_marker(path: &Path) -> io::Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+        owner_only::create_dir_all(parent)?;
     }
-    OpenOptions::new()
-        .write(true)
+    owner_only::write_options()
         .create(true)
         .truncate(false)
         .open(path)
@@ -82,8 +82,7 @@ pub(super) fn write_atomic(dir: &Path, target: &Path, bytes: &[u8]) -> io::Resul
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!("{TMP_PREFIX}{}-{n}", std::process::id()));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
+        let mut f = owner_only::write_options()
             .create(true)
             .truncate(true)
             .open(&tmp)?;

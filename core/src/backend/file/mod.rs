@@ -28,7 +28,7 @@ mod steps;
 mod sweep;
 mod tombstones;
 
-use super::{Backend, Change, Modified, Page, Record, WriteCtx};
+use super::{Backend, Change, Modified, Page, Record, WriteCtx, owner_only};
 use crate::controls::admission::Admission;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use layout::Dirs;
 use lock::Held;
 use records::Stored;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,12 +109,11 @@ impl FileBackend {
             Error::unavailable(format!("file backend: {what} {}: {e}", dirs.root.display()))
         };
         for dir in dirs.all() {
-            fs::create_dir_all(dir)
+            owner_only::create_dir_all(dir)
                 .map_err(|e| unavailable("cannot create the session directory", &e))?;
         }
-        let file = OpenOptions::new()
+        let file = owner_only::write_options()
             .read(true)
-            .write(true)
             .create(true)
             .truncate(false)
             .open(dirs.root.join("lock"))

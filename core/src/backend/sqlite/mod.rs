@@ -30,9 +30,9 @@ mod schema;
 mod steps;
 mod tx;
 
-use super::{Backend, Change, Modified, Page, Record, WriteCtx};
+use super::{Backend, Change, Modified, Page, Record, WriteCtx, owner_only};
 use crate::controls::admission::Admission;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::session::Session;
 use async_trait::async_trait;
 use errors::{conflict, open_error, sql_error};
@@ -77,6 +77,11 @@ impl fmt::Debug for SqliteBackend {
 impl SqliteBackend {
     fn open_blocking(path: PathBuf) -> Result<Self> {
         let in_memory = path.as_os_str() == ":memory:";
+        if !in_memory {
+            owner_only::ensure_file(&path).map_err(|e| {
+                Error::unavailable(format!("sqlite: cannot create {}: {e}", path.display()))
+            })?;
+        }
         let writer = connect(&path).map_err(|e| open_error(&path, &e))?;
         configure_writer(&writer, in_memory)
             .map_err(|e| e.with("path", path.display().to_string()))?;
