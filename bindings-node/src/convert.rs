@@ -11,9 +11,6 @@ use omnisession::{Error, ErrorKind, Session};
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
 
-/// From this magnitude on, JSON (and the core's writer) writes an integral number in float form.
-const FLOAT_FORM: f64 = 1e21;
-
 /// Why an argument could not be converted.
 #[derive(Debug)]
 pub enum Bad {
@@ -358,13 +355,10 @@ impl<'e> Walker<'_, 'e> {
         if !n.is_finite() {
             return Err(self.refuse(format!("{n} is not a finite number")));
         }
-        if n.fract() == 0.0 && n.abs() < FLOAT_FORM {
-            // Every JS number is a double. One that JSON writes as an integer literal must be
-            // within ±(2^53−1), like an integer of any other host; from 1e21 on it is written
-            // in float form (1e+21) and is a float like any other.
-            if n.abs() > MAX_SAFE_INTEGER as f64 {
-                return Err(self.refuse(format!("integer {n} is outside ±(2^53-1)")));
-            }
+        // Every JS number is a double; a whole one within ±(2^53−1) is handed over as an
+        // integer (options need integers). Which numbers session data may hold is the core's
+        // rule (`omnisession::json`), applied to what this returns.
+        if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER as f64 {
             return Ok(Value::Number(Number::from(n as i64)));
         }
         Number::from_f64(n)

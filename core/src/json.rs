@@ -13,6 +13,10 @@ pub const MAX_DEPTH: usize = 64;
 /// Largest integer magnitude that survives every host (JavaScript's `Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
+/// From this magnitude on a float is written in exponent form (`1e+21`), below it a whole
+/// float is written as an integer literal (Go's `encoding/json` layout, which the writer keeps).
+pub const FLOAT_FORM: f64 = 1e21;
+
 /// Why a value is not plain JSON data (the binding-independent part of the rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotJson {
@@ -90,10 +94,36 @@ fn normalise_number(n: &Number) -> Result<Number, String> {
     if !f.is_finite() {
         return Err("number is not finite".to_owned());
     }
-    if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 {
+    if f.fract() == 0.0 && f.abs() < FLOAT_FORM {
+        // A whole float below 1e21 is written as an integer literal (as Go writes it) and read
+        // back as an integer, so it must be one that every host can hold.
+        if f.abs() > MAX_SAFE_INTEGER as f64 {
+            return Err(format!("integer {f} is outside ±(2^53-1)"));
+        }
         return Ok(Number::from(f as i64));
     }
     Ok(n.clone())
+}
+
+/// Makes data read from a record safe for every host: an integer outside ±(2^53−1), which
+/// only another program can have written (omnisession refuses to store one), is read as the
+/// nearest float, as JavaScript's `JSON.parse` reads it.
+pub fn relax_read(data: &mut Map<String, Value>) {
+    data.values_mut().for_each(relax_value);
+}
+
+fn relax_value(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_f64() => {
+            let safe = n.as_i64().is_some_and(|i| i.abs() <= MAX_SAFE_INTEGER);
+            if !safe && let Some(f) = n.as_f64().and_then(Number::from_f64) {
+                *n = f;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(relax_value),
+        Value::Object(map) => relax_read(map),
+        _ => {}
+    }
 }
 
 fn not_json(path: &str, reason: String) -> NotJson {
@@ -258,6 +288,25 @@ mod tests {
         assert_eq!(err.path, "/n");
         let mut ok = json!({"n": 9_007_199_254_740_991_i64, "m": -9_007_199_254_740_991_i64});
         check_data(ok.as_object_mut().unwrap()).unwrap();
+        // A whole float that would be written as an integer literal is held to the same range.
+        for f in [9_007_199_254_740_992.0, 2f64.powi(60), -1e20] {
+            let mut d = json!({"n": f});
+            assert!(check_data(d.as_object_mut().unwrap()).is_err(), "{f}");
+        }
+        let mut float = json!({"n": 1e21});
+        check_data(float.as_object_mut().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn integers_out_of_range_written_elsewhere_read_as_floats() {
+        let mut d: Map<String, Value> =
+            serde_json::from_str(r#"{"a":1000000000000000000,"b":[-9007199254740992,7],"c":{"d":18446744073709551615},"e":1.5}"#)
+                .unwrap();
+        relax_read(&mut d);
+        assert_eq!(d["a"].as_f64(), Some(1e18));
+        assert!(d["a"].is_f64() && d["b"][0].is_f64() && d["c"]["d"].is_f64());
+        assert_eq!(d["b"][1], json!(7));
+        assert_eq!(d["e"], json!(1.5));
     }
 
     #[test]

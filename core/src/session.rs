@@ -3,7 +3,7 @@
 //! Field names and order follow omnistorage-core so that a Go service reads and writes the
 //! same records; `version` comes last and reads as 0 when a writer did not set it.
 
-use crate::json::{write_object, write_string};
+use crate::json::{self, write_object, write_string};
 use crate::timestamp::{Timestamp, ZERO_INSTANT, ZERO_TIME};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -102,12 +102,14 @@ impl Session {
             Timestamp::parse(text).ok_or_else(|| format!("`{name}` is not an RFC 3339 timestamp"))
         };
         let expires_at = at("expires_at", &w.expires_at)?;
+        let mut data = w.data.unwrap_or_default();
+        json::relax_read(&mut data);
         Ok(Session {
             id: w.id,
             user_id: Some(w.user_id).filter(|u| !u.is_empty()),
             site_id: w.site_id.unwrap_or_default(),
             organization_id: w.organization_id,
-            data: w.data.unwrap_or_default(),
+            data,
             created_at: at("created_at", &w.created_at)?,
             updated_at: at("updated_at", &w.updated_at)?,
             last_accessed_at: at("last_accessed_at", &w.last_accessed_at)?,
