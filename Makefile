@@ -5,7 +5,7 @@ help:
 	@echo "make test   - install what the tests need, lint (rustfmt, clippy -D warnings), every suite"
 	@echo "make node   - build the npm package (addon included) in place"
 	@echo "make python - build the Python package into .venv"
-	@echo "make demo   - a SQLite store exercising every control"
+	@echo "make demo   - an Express app and a FastAPI app sharing sessions (BACKEND=sqlite|redis)"
 	@echo "make fmt    - format the Rust sources"
 
 # Tests start their own redis-server processes (single node, TLS, cluster) and need openssl
@@ -21,7 +21,7 @@ deps:
 VENV := .venv
 PY := $(VENV)/bin/python
 
-test: deps lint test-rust test-node test-python test-interop demo
+test: deps lint test-rust test-node test-python test-interop
 
 # The npm package: `npm install` runs its `prepare` script, which builds the addon (napi build).
 node: deps
@@ -41,6 +41,7 @@ lint:
 
 test-rust: deps
 	cargo test --workspace
+	cargo run --quiet -p omnisession --example demo >/dev/null
 
 test-node: node
 	npm test
@@ -48,16 +49,19 @@ test-node: node
 test-python: python
 	$(PY) -m pytest -q
 
-# Optional: a Go program shares records with omnisession through Redis (needs go).
-test-interop: deps
+# Node, Python and (where go exists: optional) Go processes sharing one SQLite file and one Redis.
+test-interop: node python
+	$(PY) -m pytest -q tests/interop
 	@if command -v go >/dev/null 2>&1; then \
 	  cargo test -p omnisession --test interop_go -- --ignored; \
 	else \
 	  echo "Go interop not run: go is not installed (optional, see README)"; \
 	fi
 
-demo:
-	cargo run --quiet -p omnisession --example demo
+# An Express app and a FastAPI app sharing one session store (BACKEND=sqlite or redis).
+BACKEND ?= sqlite
+demo: node python
+	BACKEND=$(BACKEND) PYTHON=$(PY) node examples/demo/run.mjs
 
 fmt:
 	cargo fmt --all
