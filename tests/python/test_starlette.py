@@ -243,6 +243,19 @@ async def test_plain_http_options_and_non_json_data(serve: Callable[..., Server]
     assert (await b.request("GET", "/get")).json() == {"k": "v"}
 
 
+async def test_other_cookies_that_simplecookie_rejects_do_not_hide_the_session(serve: Callable[..., Server]) -> None:
+    # Cookies of other parts of the site with a space, quotes or JSON in them are common;
+    # http.cookies.SimpleCookie gives up on the whole header when it meets one.
+    server = serve(store_options={})
+    b = Browser(server)
+    await b.request("POST", "/set/k", params={"value": "v"})
+    cookie = f'theme=dark mode; __Host-session={b.cookie}; prefs={{"a":1}}'
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        r = await client.get("/get", headers={"cookie": cookie})
+    assert r.json() == {"k": "v"}
+    assert r.headers.get_list("set-cookie") == []  # the same session: no new cookie
+
+
 def test_middleware_arguments() -> None:
     with pytest.raises(ValueError):
         SessionMiddleware(None)

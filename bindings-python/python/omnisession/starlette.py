@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import math
 from datetime import datetime, timezone
-from http.cookies import SimpleCookie
 from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union
 
 from .types import Session
@@ -292,15 +291,15 @@ class SessionMiddleware:
         return "; ".join(parts)
 
     def _session_id(self, scope: Scope) -> Optional[str]:
+        # Split by hand, as browsers send the header and as omnisession/fetch reads it (first
+        # match wins): SimpleCookie drops the whole header when any other cookie of the site is
+        # not RFC 2109-clean (a space, a quote, JSON), which would sign the user out.
         for name, value in scope.get("headers", []):
             if name == b"cookie":
-                jar: SimpleCookie = SimpleCookie()
-                try:
-                    jar.load(value.decode("latin-1"))
-                except Exception:  # noqa: BLE001 - a malformed header is no session
-                    continue
-                if self.cookie_name in jar:
-                    return self.decode(jar[self.cookie_name].value)
+                for part in value.decode("latin-1").split(";"):
+                    key, eq, raw = part.partition("=")
+                    if eq and key.strip() == self.cookie_name:
+                        return self.decode(raw.strip())
         return None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
