@@ -7,6 +7,7 @@
 
 const session = require('express-session')
 const { SessionError, generateSessionId } = require('./index.js')
+const { diff, isPlainObject } = require('./diff.js')
 
 /** Snapshot of what a request loaded: express-session's Session object → {userId, data}. */
 const SNAPSHOTS = new WeakMap()
@@ -26,28 +27,6 @@ function defaultUserIdFrom(sess) {
   return sess.userId
 }
 
-function isPlainObject(v) {
-  if (typeof v !== 'object' || v === null) return false
-  const proto = Object.getPrototypeOf(v)
-  return proto === Object.prototype || proto === null
-}
-
-/** Deep equality of a JSON value `a` (from the store) with any value `b`; a non-JSON `b` differs. */
-function sameJson(a, b) {
-  if (a === null || typeof a !== 'object') return a === b
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || Object.getPrototypeOf(b) !== Array.prototype || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) {
-      if (!(i in b) || !sameJson(a[i], b[i])) return false
-    }
-    return true
-  }
-  if (!isPlainObject(b)) return false
-  const keys = Object.keys(a)
-  if (keys.length !== Object.keys(b).length) return false
-  return keys.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]))
-}
-
 /** The data of an express-session session: its own keys, the cookie in its JSON form. */
 function dataOf(sess) {
   const data = {}
@@ -55,18 +34,6 @@ function dataOf(sess) {
     data[key] = key === 'cookie' ? JSON.parse(JSON.stringify(sess.cookie)) : sess[key]
   }
   return data
-}
-
-function diff(before, after) {
-  const set = {}
-  const unset = []
-  for (const key of Object.keys(after)) {
-    if (!Object.prototype.hasOwnProperty.call(before, key) || !sameJson(before[key], after[key])) set[key] = after[key]
-  }
-  for (const key of Object.keys(before)) {
-    if (!Object.prototype.hasOwnProperty.call(after, key)) unset.push(key)
-  }
-  return { set, unset }
 }
 
 function snapshotOf(s) {

@@ -8,41 +8,13 @@
 
 const { createHmac, timingSafeEqual } = require('node:crypto')
 const { SessionError } = require('./index.js')
+const { diff } = require('./diff.js')
 
 const GONE = new Set(['SESSION_NOT_FOUND', 'SESSION_EXPIRED'])
 const SAME_SITE = new Set(['Strict', 'Lax', 'None'])
 
 function configError(option, message) {
   return new SessionError('CONFIG_INVALID', `CONFIG_INVALID: ${message}`, { option })
-}
-
-function isPlainObject(v) {
-  if (typeof v !== 'object' || v === null) return false
-  const proto = Object.getPrototypeOf(v)
-  return proto === Object.prototype || proto === null
-}
-
-function sameJson(a, b) {
-  if (a === null || typeof a !== 'object') return a === b
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || Object.getPrototypeOf(b) !== Array.prototype || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!(i in b) || !sameJson(a[i], b[i])) return false
-    return true
-  }
-  if (!isPlainObject(b)) return false
-  const keys = Object.keys(a)
-  if (keys.length !== Object.keys(b).length) return false
-  return keys.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]))
-}
-
-function diff(before, after) {
-  const set = {}
-  const unset = []
-  for (const key of Object.keys(after)) {
-    if (!Object.prototype.hasOwnProperty.call(before, key) || !sameJson(before[key], after[key])) set[key] = after[key]
-  }
-  for (const key of Object.keys(before)) if (!Object.prototype.hasOwnProperty.call(after, key)) unset.push(key)
-  return { set, unset }
 }
 
 function readCookie(header, name) {

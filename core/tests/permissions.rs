@@ -14,7 +14,8 @@ fn mode(path: &Path) -> u32 {
         & 0o777
 }
 
-async fn write_one(backend: BackendConfig) {
+/// A store over `backend` holding one session (left open: SQLite's side files exist while it is).
+async fn with_one_session(backend: BackendConfig) -> Store {
     let store = Store::open(Options {
         backend,
         ..Options::default()
@@ -28,7 +29,7 @@ async fn write_one(backend: BackendConfig) {
         })
         .await
         .unwrap();
-    store.close().await.unwrap();
+    store
 }
 
 /// Every entry under `dir`, recursively.
@@ -46,19 +47,7 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 async fn sqlite_files_are_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sessions.db");
-    let store = Store::open(Options {
-        backend: BackendConfig::Sqlite { path: db.clone() },
-        ..Options::default()
-    })
-    .await
-    .unwrap();
-    store
-        .create(NewSession {
-            user_id: Some("alice".into()),
-            ..NewSession::default()
-        })
-        .await
-        .unwrap();
+    let store = with_one_session(BackendConfig::Sqlite { path: db }).await;
     // While the store is open the WAL and shared-memory files exist beside the database.
     for name in ["sessions.db", "sessions.db-wal", "sessions.db-shm"] {
         assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
@@ -72,7 +61,8 @@ async fn an_existing_sqlite_file_keeps_the_mode_its_owner_gave_it() {
     let db = dir.path().join("shared.db");
     std::fs::write(&db, b"").unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
-    write_one(BackendConfig::Sqlite { path: db.clone() }).await;
+    let store = with_one_session(BackendConfig::Sqlite { path: db.clone() }).await;
+    store.close().await.unwrap();
     assert_eq!(mode(&db), 0o640);
 }
 
@@ -80,7 +70,8 @@ async fn an_existing_sqlite_file_keeps_the_mode_its_owner_gave_it() {
 async fn file_backend_directories_and_files_are_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("nested/sessions");
-    write_one(BackendConfig::File { path: root.clone() }).await;
+    let store = with_one_session(BackendConfig::File { path: root.clone() }).await;
+    store.close().await.unwrap();
     assert_eq!(mode(&dir.path().join("nested")), 0o700);
     let mut entries = Vec::new();
     walk(&root, &mut entries);

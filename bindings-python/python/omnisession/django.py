@@ -33,6 +33,7 @@ from django.contrib.sessions.backends.base import (  # type: ignore[import-untyp
     UpdateError,
 )
 
+from ._diff import changes
 from ._native import Store
 from .types import Session
 from .exceptions import (
@@ -168,8 +169,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
                 # Login: attach the user (whole-record write), the index and limits apply.
                 record = store.update({"id": self.session_key, "data": data, "user_id": user})
             else:
-                set_ = {k: v for k, v in data.items() if k not in self._snapshot or not _same(v, self._snapshot[k])}
-                unset = [k for k in self._snapshot if k not in data]
+                set_, unset = changes(self._snapshot, data)
                 if not set_ and not unset and self._record is not None:
                     return
                 record = store.patch(self.session_key, set_, unset)
@@ -230,13 +230,3 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     @classmethod
     async def aclear_expired(cls) -> None:
         await sync_to_async(cls.clear_expired)()
-
-
-def _same(a: Any, b: Any) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return bool(a == b)

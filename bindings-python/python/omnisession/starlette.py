@@ -30,6 +30,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union
 
+from ._diff import changes
 from .types import Session
 
 from ._native import AsyncStore
@@ -39,17 +40,6 @@ __all__ = ["SessionMiddleware", "SessionState", "login", "logout", "rotate"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality that tells 1, 1.0 and True apart."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return bool(a == b)
 
 
 class SessionState:
@@ -88,9 +78,7 @@ class SessionState:
         current = self._scope.get("session", self.data)
         if current is not self.data:  # the app replaced request.session wholesale
             self.data = current
-        set_ = {k: v for k, v in self.data.items() if k not in self._snapshot or not _same(v, self._snapshot[k])}
-        unset = [k for k in self._snapshot if k not in self.data]
-        return set_, unset
+        return changes(self._snapshot, self.data)
 
     async def flush(self) -> None:
         """Writes pending changes now (per key)."""
