@@ -183,17 +183,11 @@ pub fn own_entries<'e>(obj: &Object<'e>) -> Result<Vec<(String, Unknown<'e>)>, B
     for i in 0..len {
         let key: Unknown = names.get_element(i)?;
         if key.get_type()? != ValueType::String {
-            return Err(Bad::NotJson(NotJson {
-                path: "/".to_owned(),
-                reason: "a symbol key".to_owned(),
-            }));
+            return Err(Bad::NotJson(NotJson::at("", "a symbol key")));
         }
         let value: Unknown = obj.get_property(key)?;
         let name = js_string(key)?.map_err(|reason| {
-            Bad::NotJson(NotJson {
-                path: "/".to_owned(),
-                reason: format!("a key that is {reason}"),
-            })
+            Bad::NotJson(NotJson::at("", format!("a key that is {reason}")))
         })?;
         keys.push((name, value));
     }
@@ -318,14 +312,7 @@ struct Walker<'a, 'e> {
 
 impl<'e> Walker<'_, 'e> {
     fn refuse(&self, reason: impl Into<String>) -> Bad {
-        Bad::NotJson(NotJson {
-            path: if self.path.is_empty() {
-                "/".to_owned()
-            } else {
-                self.path.clone()
-            },
-            reason: reason.into(),
-        })
+        Bad::NotJson(NotJson::at(&self.path, reason))
     }
 
     fn value(&mut self, v: Unknown<'e>, depth: usize) -> Result<Value, Bad> {

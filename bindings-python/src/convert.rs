@@ -77,14 +77,7 @@ pub fn data_from_py(obj: &Bound<'_, PyAny>) -> Result<Map<String, Value>, NotJso
 }
 
 fn not_json(path: &str, reason: String) -> NotJson {
-    NotJson {
-        path: if path.is_empty() {
-            "/".to_owned()
-        } else {
-            path.to_owned()
-        },
-        reason,
-    }
+    NotJson::at(path, reason)
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

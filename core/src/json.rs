@@ -126,15 +126,22 @@ fn relax_value(value: &mut Value) {
     }
 }
 
-fn not_json(path: &str, reason: String) -> NotJson {
-    NotJson {
-        path: if path.is_empty() {
-            "/".to_owned()
-        } else {
-            path.to_owned()
-        },
-        reason,
+impl NotJson {
+    /// A refusal at `path` (`""` is the data object itself, written `/`).
+    pub fn at(path: &str, reason: impl Into<String>) -> NotJson {
+        NotJson {
+            path: if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path.to_owned()
+            },
+            reason: reason.into(),
+        }
     }
+}
+
+fn not_json(path: &str, reason: String) -> NotJson {
+    NotJson::at(path, reason)
 }
 
 /// Appends `value` as Go's `encoding/json` would write it.
