@@ -1,5 +1,5 @@
 # One task runner for developers, CI and the README.
-.PHONY: help deps node python test lint test-rust test-node test-python test-interop demo fmt clean
+.PHONY: help deps node python test lint test-rust test-node test-python test-interop package-check demo fmt clean
 
 help:
 	@echo "make test   - install what the tests need, lint (rustfmt, clippy -D warnings), every suite"
@@ -21,7 +21,7 @@ deps:
 VENV := .venv
 PY := $(VENV)/bin/python
 
-test: deps lint test-rust test-node test-python test-interop
+test: deps lint test-rust test-node test-python test-interop package-check
 
 # The npm package: `npm install` runs its `prepare` script, which builds the addon (napi build).
 node: deps
@@ -48,6 +48,10 @@ test-node: node
 
 test-python: python
 	$(PY) -m pytest -q
+
+# What a user does from a clone: `pip install .` into a fresh venv (a release build).
+package-check: python
+	$(PY) -m pytest -q tests/package
 
 # Node, Python and (where go exists: optional) Go processes sharing one SQLite file and one Redis.
 test-interop: node python

@@ -3,7 +3,7 @@
 // hostile ids, and oversized inputs. Each gives its documented code and stores nothing.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { SessionError, Store, generateSessionId } from 'omnisession'
+import { MemoryBackend, SessionError, Store, generateSessionId } from 'omnisession'
 import { settle } from './helpers.mjs'
 
 class Point {
@@ -211,5 +211,47 @@ describe('oversized input', () => {
     await assert.rejects(store.create({ userId: 'u1', data: { a: new Array(1_000_000).fill(1) } }), (err) => err.code === 'SESSION_SIZE_EXCEEDED')
     assert.equal(await store.count(), 0)
     await store.close()
+  })
+})
+
+describe('raw ids never leak', () => {
+  test('no error message, error detail, violation event or log line carries a raw session id', async () => {
+    const lines = []
+    const logger = Object.fromEntries(['warn', 'info', 'debug'].map((level) => [level, (msg, fields) => lines.push(`${msg} ${JSON.stringify(fields)}`)]))
+    const events = []
+    const backend = new MemoryBackend() // both sites on one storage
+    const options = { backend, cleanupIntervalMs: 0, maxSessionSize: 600, maxSessionsPerUser: 1, evictionPolicy: 'reject', logger, onViolation: (e) => events.push(e) }
+    const shop = await Store.open({ ...options, siteId: 'shop' })
+    const blog = await Store.open({ ...options, siteId: 'blog' })
+    const ids = []
+    const errors = []
+    const attempt = async (promise) => {
+      try {
+        await promise
+      } catch (err) {
+        errors.push(`${err.message} ${JSON.stringify(err.details)} ${err.stack}`)
+      }
+    }
+    const s = await shop.create({ userId: 'alice' })
+    ids.push(s.id)
+    const wanted = generateSessionId()
+    ids.push(wanted)
+    await attempt(shop.patch(s.id, { set: { big: 'x'.repeat(1000) } })) // size_exceeded
+    await attempt(shop.patch(s.id, { set: { when: new Date() } })) // not_serializable
+    await attempt(shop.create({ userId: 'alice', id: wanted })) // session_limit_exceeded
+    await attempt(blog.get(s.id)) // site_mismatch
+    await attempt(blog.touch(s.id))
+    await attempt(blog.create({ userId: 'bob', id: s.id })) // a foreign id: conflict + site_mismatch
+    await attempt(shop.update({ id: s.id, data: {}, version: 99 })) // conflict
+    await shop.delete(s.id)
+    await attempt(shop.touch(s.id)) // not found
+    await attempt(shop.create({ userId: 'carol', id: s.id })) // tombstoned: conflict
+    await settle(30)
+    await shop.close()
+    await blog.close()
+    assert.ok(errors.length >= 8 && events.length >= 5, `${errors.length} errors, ${events.length} events`)
+    const everything = [...errors, ...lines, ...events.map((e) => JSON.stringify(e))].join('\n')
+    for (const id of ids) assert.ok(!everything.includes(id), `a raw id leaked:\n${everything}`)
+    assert.ok(events.every((e) => /^[0-9a-f]{16}$/.test(e.sessionIdHash ?? '0000000000000000')))
   })
 })

@@ -5,12 +5,13 @@ inputs. Each gives its documented exception and stores nothing."""
 from __future__ import annotations
 
 import enum
+import logging
 import resource
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
-from omnisession import SessionError, SessionInvalidError, SessionNotSerializableError, Store
+from omnisession import MemoryBackend, SessionError, SessionInvalidError, SessionNotSerializableError, Store
 from omnisession import SessionSizeExceededError
 from test_api import BAD_VALUES, deep, flush
 
@@ -163,3 +164,39 @@ def test_depth_10000_and_a_million_items_are_refused_without_a_crash() -> None:
 def test_every_refusal_is_a_session_error() -> None:
     assert issubclass(SessionNotSerializableError, SessionError)
     assert issubclass(SessionSizeExceededError, SessionError)
+
+
+def test_raw_ids_never_reach_errors_events_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="omnisession")
+    events: List[Dict[str, Any]] = []
+    shared = MemoryBackend()  # both sites on one storage
+    options: Dict[str, Any] = dict(backend=shared, cleanup_interval=0, max_session_size=600,
+                                   max_sessions_per_user=1, eviction_policy="reject",
+                                   on_violation=events.append)
+    errors: List[str] = []
+    with Store.open(site_id="shop", **options) as shop, Store.open(site_id="blog", **options) as blog:
+        s = shop.create("alice")
+        wanted = "w" * 43
+        attempts: List[Callable[[], Any]] = [
+            lambda: shop.patch(s["id"], {"big": "x" * 1000}),
+            lambda: shop.patch(s["id"], {"when": {1, 2}}),
+            lambda: shop.create("alice", id=wanted),
+            lambda: blog.touch(s["id"]),
+            lambda: blog.create("bob", id=s["id"]),
+            lambda: shop.update({"id": s["id"], "data": {}, "version": 99}),
+            lambda: shop.delete(s["id"]),
+            lambda: shop.touch(s["id"]),
+            lambda: shop.create("carol", id=s["id"]),
+        ]
+        assert blog.get(s["id"]) is None
+        for attempt in attempts:
+            try:
+                attempt()
+            except SessionError as e:
+                errors.append(f"{e} {e.details!r} {e.args!r}")
+        flush()
+    assert len(errors) >= 8 and len(events) >= 6, (errors, events)
+    everything = "\n".join(errors + [r.getMessage() + repr(r.__dict__) for r in caplog.records] + [repr(e) for e in events])
+    for raw in (s["id"], wanted):
+        assert raw not in everything, everything
+    assert all(len(e["session_id_hash"] or "0" * 16) == 16 for e in events)
