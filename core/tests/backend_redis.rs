@@ -324,3 +324,31 @@ async fn a_killed_server_gives_typed_errors_and_loses_nothing_acknowledged() {
         failures.len()
     );
 }
+
+#[tokio::test]
+async fn a_read_survives_one_dropped_connection() {
+    let server = RedisServer::single(&[]);
+    let store = Store::open(options(&server, "drop:")).await.unwrap();
+    let created = store.create(user("u")).await.unwrap();
+    let mut r = raw(&server).await;
+    for round in 0..5 {
+        // Drop every client connection but the one asking; the store's next read meets a dead
+        // socket, reconnects and repeats the read once.
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"])
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        assert!(
+            killed >= 1,
+            "round {round}: no connection of the store was dropped"
+        );
+        let got = store.get(&created.id).await;
+        assert_eq!(
+            got.unwrap_or_else(|e| panic!("round {round}: {e}"))
+                .map(|s| s.id),
+            Some(created.id.clone()),
+            "round {round}"
+        );
+    }
+}
