@@ -119,9 +119,12 @@ impl MemoryBackend {
         }
     }
 
+    fn shard_of(&self, id: &str) -> usize {
+        (self.hasher.hash_one(id) as usize) % SHARDS
+    }
+
     fn shard(&self, id: &str) -> MutexGuard<'_, Shard> {
-        let i = (self.hasher.hash_one(id) as usize) % SHARDS;
-        lock(&self.shards[i])
+        lock(&self.shards[self.shard_of(id)])
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {
@@ -265,6 +268,7 @@ impl Backend for MemoryBackend {
             let moves_user = record.session.user_id.is_some()
                 && (record.session.user_id != current.session.user_id
                     || record.session.site_id != current.session.site_id);
+            let mut placed = false;
             {
                 let mut shard = self.shard(id);
                 match shard.records.get(id) {
@@ -272,6 +276,19 @@ impl Backend for MemoryBackend {
                     _ => continue,
                 }
                 if new_id != id {
+                    // A rotation puts the new record in place before the old one's shard is
+                    // unlocked: a reader (which takes no index lock) finds one of the two
+                    // ids, never neither. Holding two shard locks is safe here: every other
+                    // holder of a shard lock either holds the index lock we hold, or waits
+                    // for nothing while it holds its one shard.
+                    if !moves_user {
+                        if self.shard_of(new_id) == self.shard_of(id) {
+                            shard.put(stored(&record));
+                        } else {
+                            self.shard(new_id).put(stored(&record));
+                        }
+                        placed = true;
+                    }
                     shard.take(id);
                 } else if !moves_user && same_membership(&current.session, &record.session) {
                     shard.put(stored(&record));
@@ -297,7 +314,9 @@ impl Backend for MemoryBackend {
             if new_id != id {
                 index.tombstone(id, ctx.tombstone_until_ms);
             }
-            self.shard(new_id).put(stored(&record));
+            if !placed {
+                self.shard(new_id).put(stored(&record));
+            }
             index.add(&record.session);
             return Ok(Modified::Written {
                 record: Box::new(record),

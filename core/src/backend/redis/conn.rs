@@ -143,11 +143,15 @@ impl Conn {
         }
     }
 
-    /// Runs a command that is safe to repeat: one retry across a dropped connection.
+    /// Runs a command that is safe to repeat: one retry across a dropped connection. Not
+    /// after a timeout: the connection is still up but stalled, a second try would wait on
+    /// it again and double the time a caller waits for `BACKEND_UNAVAILABLE`.
     pub(crate) async fn read<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
         match self.once(cmd).await {
             Ok(v) => Ok(v),
-            Err(e) if is_unavailable(&e) => self.once(cmd).await.map_err(|e| map_err(&e)),
+            Err(e) if is_unavailable(&e) && !e.is_timeout() => {
+                self.once(cmd).await.map_err(|e| map_err(&e))
+            }
             Err(e) => Err(map_err(&e)),
         }
     }
