@@ -186,9 +186,8 @@ pub fn own_entries<'e>(obj: &Object<'e>) -> Result<Vec<(String, Unknown<'e>)>, B
             return Err(Bad::NotJson(NotJson::at("", "a symbol key")));
         }
         let value: Unknown = obj.get_property(key)?;
-        let name = js_string(key)?.map_err(|reason| {
-            Bad::NotJson(NotJson::at("", format!("a key that is {reason}")))
-        })?;
+        let name = js_string(key)?
+            .map_err(|reason| Bad::NotJson(NotJson::at("", format!("a key that is {reason}"))))?;
         keys.push((name, value));
     }
     Ok(keys)

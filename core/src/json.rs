@@ -107,14 +107,24 @@ fn normalise_number(n: &Number) -> Result<Number, String> {
 
 /// Makes data read from a record safe for every host: an integer outside ±(2^53−1), which
 /// only another program can have written (omnisession refuses to store one), is read as the
-/// nearest float, as JavaScript's `JSON.parse` reads it.
+/// nearest float, as JavaScript's `JSON.parse` reads it. A whole float within that range
+/// (`2.0`, written by a Python service) is read as the integer the writer writes for it, so a
+/// record read and written back (a `touch`) reads back the same.
 pub fn relax_read(data: &mut Map<String, Value>) {
     data.values_mut().for_each(relax_value);
 }
 
 fn relax_value(value: &mut Value) {
     match value {
-        Value::Number(n) if !n.is_f64() => {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= MAX_SAFE_INTEGER as f64
+            {
+                *n = Number::from(f as i64);
+            }
+        }
+        Value::Number(n) => {
             let safe = n.as_i64().is_some_and(|i| i.abs() <= MAX_SAFE_INTEGER);
             if !safe && let Some(f) = n.as_f64().and_then(Number::from_f64) {
                 *n = f;
@@ -314,6 +324,25 @@ mod tests {
         assert!(d["a"].is_f64() && d["b"][0].is_f64() && d["c"]["d"].is_f64());
         assert_eq!(d["b"][1], json!(7));
         assert_eq!(d["e"], json!(1.5));
+    }
+
+    #[test]
+    fn whole_floats_written_elsewhere_read_as_the_integers_we_write() {
+        // Found by the wire_record fuzz target: `2.0` read as a float, written as `2`, then
+        // read back as an integer, so a record changed on a plain read-and-write.
+        let mut d: Map<String, Value> =
+            serde_json::from_str(r#"{"a":2.0,"b":[-0.0,1e20,0.5],"c":{"d":9007199254740991.0}}"#)
+                .unwrap();
+        relax_read(&mut d);
+        assert_eq!(
+            Value::Object(d.clone()),
+            json!({"a": 2, "b": [0, 1e20, 0.5], "c": {"d": 9_007_199_254_740_991_i64}})
+        );
+        let mut out = String::new();
+        write_object(&mut out, &d);
+        let mut again: Map<String, Value> = serde_json::from_str(&out).unwrap();
+        relax_read(&mut again);
+        assert_eq!(again, d);
     }
 
     #[test]

@@ -37,11 +37,15 @@ impl Timestamp {
         Self(self.0 + ms as i128 * NANOS_PER_MILLI)
     }
 
-    /// Parses any RFC 3339 timestamp (any offset, any fraction).
+    /// Parses any RFC 3339 timestamp (any offset, any fraction) whose instant has a UTC year
+    /// of 0000 to 9999: an offset can move one outside (`0000-01-01T00:00:00+01:00`), where
+    /// the wire form cannot write it, so a record holding it would not read back.
     pub fn parse(text: &str) -> Option<Self> {
-        OffsetDateTime::parse(text, &Rfc3339)
-            .ok()
-            .map(|t| Self(t.unix_timestamp_nanos()))
+        let nanos = OffsetDateTime::parse(text, &Rfc3339)
+            .ok()?
+            .unix_timestamp_nanos();
+        let utc = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+        (0..=9999).contains(&utc.year()).then_some(Self(nanos))
     }
 
     /// Writes the wire form: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, trailing zeros trimmed.
@@ -112,6 +116,21 @@ mod tests {
         assert_eq!(zero, ZERO_INSTANT);
         assert_eq!(zero.to_string(), ZERO_TIME);
         assert!(Timestamp::parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn offsets_that_leave_the_writable_years_are_not_timestamps() {
+        // Written as `-001-12-31T23:00:00Z` / `10000-01-01T…Z`, neither of which parses back.
+        assert!(Timestamp::parse("0000-01-01T00:00:00+01:00").is_none());
+        assert!(Timestamp::parse("9999-12-31T23:59:59-01:00").is_none());
+        for edge in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "0000-01-01T00:00:00-01:00",
+        ] {
+            let t = Timestamp::parse(edge).unwrap();
+            assert_eq!(Timestamp::parse(&t.to_string()), Some(t), "{edge}");
+        }
     }
 
     #[test]
