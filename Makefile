@@ -1,11 +1,12 @@
 # One task runner for developers, CI and the README.
-.PHONY: help deps node python test lint test-rust test-node test-python test-interop package-check demo fmt clean
+.PHONY: help deps node python test lint test-rust test-node test-python test-interop package-check reliability demo fmt clean
 
 help:
 	@echo "make test   - install what the tests need, lint (rustfmt, clippy -D warnings), every suite"
 	@echo "make node   - build the npm package (addon included) in place"
 	@echo "make python - build the Python package into .venv"
 	@echo "make demo   - an Express app and a FastAPI app sharing sessions (BACKEND=sqlite|redis)"
+	@echo "make reliability - the full races, faults, fuzzing, leak and exit runs (long)"
 	@echo "make fmt    - format the Rust sources"
 
 # Tests start their own redis-server processes (single node, TLS, cluster) and need openssl
@@ -61,6 +62,20 @@ test-interop: node python
 	else \
 	  echo "Go interop not run: go is not installed (optional, see README)"; \
 	fi
+
+# The full reliability run (docs/reliability.md): races at ROUNDS rounds, faults, fuzzing for
+# FUZZ_SECONDS per target (nightly Rust, cargo-fuzz installed on first use), a million ops per
+# host for leaks, 500 Python exits, 100+ worker threads. `make test` runs the short versions.
+ROUNDS ?= 1000
+FUZZ_SECONDS ?= 60
+reliability: deps node python
+	OMNISESSION_RELIABILITY_ROUNDS=$(ROUNDS) cargo test -p omnisession --release \
+	  --test reliability_races --test reliability_faults -- --nocapture --test-threads 1
+	core/fuzz/run.sh $(FUZZ_SECONDS)
+	node tests/reliability/node_leak.mjs --ops 1000000
+	$(PY) tests/reliability/python_leak.py --ops 1000000
+	$(PY) tests/reliability/python_exit.py 500
+	node tests/reliability/node_workers.mjs --sequential 100 --concurrent 100 --parallel 4
 
 # An Express app and a FastAPI app sharing one session store (BACKEND=sqlite or redis).
 BACKEND ?= sqlite
