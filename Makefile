@@ -1,11 +1,12 @@
 # One task runner for developers, CI and the README.
-.PHONY: help deps node python test lint test-rust test-node test-python test-interop package-check reliability demo fmt clean
+.PHONY: help deps node python test lint test-rust test-node test-python test-interop package-check reliability bench bench-smoke bench-deps demo fmt clean
 
 help:
 	@echo "make test   - install what the tests need, lint (rustfmt, clippy -D warnings), every suite"
 	@echo "make node   - build the npm package (addon included) in place"
 	@echo "make python - build the Python package into .venv"
 	@echo "make demo   - an Express app and a FastAPI app sharing sessions (BACKEND=sqlite|redis)"
+	@echo "make bench  - omnisession against its peers, ratios and plots in bench/results"
 	@echo "make reliability - the full races, faults, fuzzing, leak and exit runs (long)"
 	@echo "make fmt    - format the Rust sources"
 
@@ -22,7 +23,7 @@ deps:
 VENV := .venv
 PY := $(VENV)/bin/python
 
-test: deps lint test-rust test-node test-python test-interop package-check
+test: deps lint test-rust test-node test-python test-interop package-check bench-smoke
 
 # The npm package: `npm install` runs its `prepare` script, which builds the addon (napi build).
 node: deps
@@ -62,6 +63,19 @@ test-interop: node python
 	else \
 	  echo "Go interop not run: go is not installed (optional, see README)"; \
 	fi
+
+# Benchmarks against the peers (bench/README.md): the peers are pinned in bench's own manifests.
+# Build the bindings in release mode first for numbers worth quoting (bench/README.md says how).
+bench-deps: node python
+	cd bench && npm install --no-audit --no-fund
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+
+bench: deps bench-deps
+	$(PY) bench/run.py
+
+# Every scenario with a handful of ops, so the harness cannot rot; numbers go to bench/results/smoke.
+bench-smoke: deps bench-deps
+	$(PY) bench/run.py --smoke
 
 # The full reliability run (docs/reliability.md): races at ROUNDS rounds, faults, fuzzing for
 # FUZZ_SECONDS per target (nightly Rust, cargo-fuzz installed on first use), a million ops per

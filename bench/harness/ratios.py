@@ -1,0 +1,78 @@
+"""The targets, each a ratio of two cells measured in the same run, and whether it was met."""
+
+import math
+from typing import Dict, List, Optional
+
+
+def cell(rows: List[Dict], **key) -> Optional[Dict]:
+    for r in rows:
+        if all(r.get(k) == v for k, v in key.items()) and "ops_per_s" in r:
+            return r
+    return None
+
+
+def _ratio(rows, num: Dict, den: Dict, field: str = "ops_per_s") -> Optional[float]:
+    a, b = cell(rows, **num), cell(rows, **den)
+    return a[field] / b[field] if a and b and b[field] else None
+
+
+def _slope(points: List[tuple]) -> Optional[float]:
+    """Least-squares slope of log(time) against log(x): 1 is linear, 0 is flat."""
+    pts = [(math.log(x), math.log(max(y, 1e-3))) for x, y in points if x > 0]
+    if len(pts) < 2:
+        return None
+    mx, my = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
+    den = sum((p[0] - mx) ** 2 for p in pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / den if den else None
+
+
+def targets(rows: List[Dict]) -> List[Dict]:
+    get = dict(op="get", size=1024, in_flight=64)
+    t = []
+
+    def add(name: str, value: Optional[float], goal: float, higher: bool = True, note: str = "") -> None:
+        met = None if value is None else (value >= goal if higher else value <= goal)
+        t.append({"target": name, "ratio": value, "goal": ("≥ " if higher else "≤ ") + f"{goal:g}", "met": met, "note": note})
+
+    add("Node memory get vs express-session MemoryStore (64 in flight, 1 KiB)",
+        _ratio(rows, dict(runner="node", impl="omnisession", backend="memory", **get),
+               dict(runner="node", impl="express-session MemoryStore", **get)), 1.5)
+    add("Node Redis get vs connect-redis (64 in flight, 1 KiB)",
+        _ratio(rows, dict(runner="node", impl="omnisession", backend="redis", **get),
+               dict(runner="node", impl="connect-redis", **get)), 1.0)
+    add("Node Redis get vs redis-benchmark -c 64 GET (1 KiB)",
+        _ratio(rows, dict(runner="node", impl="omnisession", backend="redis", **get),
+               dict(runner="redis-benchmark", **get)), 0.8)
+    add("Python asyncio Redis get vs redis-py raw GET+json.loads (64 in flight, 1 KiB)",
+        _ratio(rows, dict(runner="python", impl="omnisession", backend="redis", **get),
+               dict(runner="python", impl="redis-py raw", **get)), 2.0)
+    add("Django engine on SQLite vs Django db engine (load+save cycle, 1 KiB)",
+        _ratio(rows, dict(runner="django", impl="omnisession.django", backend="sqlite", op="save", size=1024),
+               dict(runner="django", impl="Django db engine", op="save", size=1024)), 3.0)
+    add("Rust core Redis get vs omnistorage-core KVS+Redis (64 in flight, 1 KiB)",
+        _ratio(rows, dict(runner="rust", backend="redis", **get), dict(runner="go", backend="redis", **get)), 1.5)
+    add("Rust core memory get vs omnistorage-core memory (64 in flight, 1 KiB)",
+        _ratio(rows, dict(runner="rust", backend="memory", **get), dict(runner="go", backend="memory", **get)), 1.0)
+    scaling = [r for r in rows if r.get("scenario") == "scaling"]
+    for backend in ("memory", "sqlite", "redis"):
+        pts = sorted((r["stored"], r["p99_us"]) for r in scaling if r["backend"] == backend)
+        value = pts[-1][1] / pts[0][1] if len(pts) > 1 and pts[0][1] else None
+        add(f"{backend}: get p99 at {pts[-1][0] if pts else '?'} stored / at {pts[0][0] if pts else '?'}",
+            value, 1.5, higher=False)
+    cleanup = [r for r in rows if r.get("scenario") == "cleanup"]
+    for backend in ("memory", "sqlite"):
+        mine = [r for r in cleanup if r["backend"] == backend]
+        if not mine:
+            continue
+        n_fixed = max(r["live"] for r in mine)
+        e_fixed = min(r["expired"] for r in mine if r["live"] != n_fixed) if any(r["live"] != n_fixed for r in mine) else None
+        vs_e = _slope([(r["expired"], r["cleanup_ms"]) for r in mine if r["live"] == n_fixed])
+        vs_n = _slope([(r["live"], r["cleanup_ms"]) for r in mine if r["expired"] == e_fixed])
+        add(f"{backend}: cleanup log-log slope vs expired E (N = {n_fixed}); 1 = linear", vs_e, 1.3, higher=False,
+            note="linear if 0.7..1.3")
+        t[-1]["goal"] = "0.7–1.3"
+        if vs_e is not None:
+            t[-1]["met"] = 0.7 <= vs_e <= 1.3
+        add(f"{backend}: cleanup log-log slope vs stored N (E = {e_fixed}); 0 = flat", vs_n, 0.3, higher=False,
+            note="flat if ≤ 0.3")
+    return t

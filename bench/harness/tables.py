@@ -1,0 +1,58 @@
+"""Markdown tables: the targets, and every measured cell laid out store x operation."""
+
+from typing import Dict, List
+
+from .ratios import targets
+
+OPS = ["get", "create", "save", "touch", "rotate", "deleteByUserId"]
+
+
+def _fmt(r: Dict) -> str:
+    if r is None:
+        return ""
+    if "missing" in r:
+        return "—"
+    return f"{r['ops_per_s']:,.0f} ({r['p50_us']:.0f}/{r['p99_us']:.0f})"
+
+
+def targets_table(rows: List[Dict]) -> str:
+    out = ["| target | measured | goal | met |", "|---|---|---|---|"]
+    for t in targets(rows):
+        v = "n/a" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
+        out.append(f"| {t['target']} | {v} | {t['goal']} | {met} |")
+    return "\n".join(out)
+
+
+def matrix(rows: List[Dict], runner: str) -> str:
+    cells = [r for r in rows if r.get("runner") == runner and "op" in r]
+    if not cells:
+        return f"_{runner}: not run_\n"
+    keys = sorted({(r["size"], r["in_flight"]) for r in cells})
+    impls = list(dict.fromkeys((r["impl"], r["backend"]) for r in cells))
+    out = []
+    for size, inflight in keys:
+        out += [f"**{runner}, {size // 1024} KiB, {inflight} in flight** — ops/s (p50/p99 µs); — = the store has no such operation",
+                "", "| store | backend | " + " | ".join(OPS) + " |", "|---|---|" + "---|" * len(OPS)]
+        for impl, backend in impls:
+            got = {r["op"]: r for r in cells if (r["impl"], r["backend"], r["size"], r["in_flight"]) == (impl, backend, size, inflight)}
+            if got:
+                out.append(f"| {impl} | {backend} | " + " | ".join(_fmt(got.get(op)) for op in OPS) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def scaling_table(rows: List[Dict]) -> str:
+    out = ["| backend | stored | get p50 µs | get p99 µs | fill s |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("scenario") == "scaling":
+            out.append(f"| {r['backend']} | {r['stored']:,} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['fill_s']:.1f} |")
+    out += ["", "| backend | live N | expired E | cleanup ms |", "|---|---|---|---|"]
+    for r in rows:
+        if r.get("scenario") == "cleanup":
+            out.append(f"| {r['backend']} | {r['live']:,} | {r['expired']:,} | {r['cleanup_ms']:.1f} |")
+    for r in rows:
+        if r.get("scenario") == "rss":
+            out += ["", f"Memory backend: {r['bytes_per_session']:,.0f} bytes of RSS per stored session "
+                        f"(session JSON {r['session_json_bytes']} bytes, {r['count']:,} sessions)."]
+    return "\n".join(out)

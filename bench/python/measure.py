@@ -1,0 +1,52 @@
+"""Throughput and latency of one operation, in the same shape as bench/node/measure.mjs."""
+
+import asyncio
+import secrets
+import time
+from typing import Any, Awaitable, Callable, Dict, List
+
+
+def _summary(lat: List[float], secs: float) -> Dict[str, float]:
+    lat.sort()
+    n = len(lat)
+    pct = lambda p: lat[min(n - 1, int(p * n))] * 1e6  # noqa: E731
+    return {"n": n, "ops_per_s": n / secs, "p50_us": pct(0.5), "p99_us": pct(0.99)}
+
+
+async def measure(op: Callable[[int], Awaitable[Any]], n: int, in_flight: int, warmup: int = 0) -> Dict[str, float]:
+    """`in_flight` tasks pull indices 0..n-1; warm-up uses indices past n (see the Node twin)."""
+    for i in range(warmup):
+        await op(n + i)
+    lat = [0.0] * n
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            t0 = time.perf_counter()
+            await op(i)
+            lat[i] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(in_flight, n))))
+    return _summary(lat, time.perf_counter() - t0)
+
+
+def measure_sync(op: Callable[[int], Any], n: int, warmup: int = 0) -> Dict[str, float]:
+    for i in range(warmup):
+        op(n + i)
+    lat = [0.0] * n
+    t0 = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        op(i)
+        lat[i] = time.perf_counter() - t
+    return _summary(lat, time.perf_counter() - t0)
+
+
+def payload(size: int, i: int = 0) -> Dict[str, Any]:
+    """Session data whose JSON is about `size` bytes, as in every runner."""
+    return {"user": f"user-{i}", "cart": [1, 2, 3], "blob": "x" * max(0, size - 64)}
+
+
+def sid() -> str:
+    return secrets.token_urlsafe(24)

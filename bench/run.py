@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Runs every bench scenario against a private redis-server and reports ratios.
+
+    python bench/run.py            # full run: bench/results/*.json, *.png, tables.md
+    python bench/run.py --smoke    # every scenario with a handful of ops (harness check, < ~60 s)
+
+Optional: OMNISTORAGE_CORE_DIR=<checkout of omnistorage-core v0.5.1> for the Go runner.
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import redis_benchmark  # noqa: E402
+from harness.redis_server import redis_server  # noqa: E402
+from harness.scenarios import BENCH, python_default, scenarios  # noqa: E402
+from harness.tables import matrix, scaling_table, targets_table  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--smoke", action="store_true", help="tiny op counts: checks the harness, not the speed")
+    p.add_argument("--only", default="", help="comma-separated scenario names to run")
+    p.add_argument("--python", default=python_default(), help="interpreter with omnisession + requirements.txt")
+    a = p.parse_args()
+    # A smoke run must never overwrite the published numbers.
+    out = os.path.join(BENCH, "results", "smoke") if a.smoke else os.path.join(BENCH, "results")
+    os.makedirs(out, exist_ok=True)
+    only = set(filter(None, a.only.split(",")))
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="omnisession-bench-") as tmp, redis_server() as port:
+        url = f"redis://127.0.0.1:{port}"
+        for sc in scenarios(a.smoke, url, tmp, out, a.python):
+            if only and sc.name not in only:
+                continue
+            target = os.path.join(out, f"{sc.name}.json")
+            if sc.skip:
+                print(f"[{sc.name}] skipped: {sc.skip}", file=sys.stderr)
+                json.dump([{"runner": sc.name, "skipped": sc.skip}], open(target, "w"))
+                continue
+            t0 = time.time()
+            r = subprocess.run(sc.cmd, cwd=sc.cwd, env={**os.environ, **sc.env})
+            print(f"[{sc.name}] {'ok' if r.returncode == 0 else 'FAILED'} in {time.time() - t0:.1f}s", file=sys.stderr)
+            if r.returncode != 0:
+                failed.append(sc.name)
+        if not only or "redis-benchmark" in only:
+            rows = redis_benchmark.run(port, 200 if a.smoke else 100000, [1024, 16384], [1, 64])
+            json.dump(rows, open(os.path.join(out, "redis-benchmark.json"), "w"), indent=1)
+    rows = []
+    for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+        if not f.endswith("ratios.json"):
+            rows += json.load(open(f))
+    report(rows, out)
+    if failed:
+        print(f"failed scenarios: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def report(rows, out) -> None:
+    from harness.plots import plot_all
+    from harness.ratios import targets
+
+    json.dump(targets(rows), open(os.path.join(out, "ratios.json"), "w"), indent=1)
+    skipped = [f"- {r['runner']}: {r['skipped']}" for r in rows if "skipped" in r]
+    sections = ["## Targets", "", targets_table(rows), ""]
+    if skipped:
+        sections += ["Skipped:", *skipped, ""]
+    for runner in ("node", "python", "django", "rust", "go", "redis-benchmark"):
+        sections += [f"## {runner}", "", matrix(rows, runner)]
+    sections += ["## Scaling, cleanup, memory", "", scaling_table(rows), ""]
+    with open(os.path.join(out, "tables.md"), "w") as f:
+        f.write("\n".join(sections))
+    plot_all(rows, out)
+    print(targets_table(rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
