@@ -206,6 +206,11 @@ fn user_arg(obj: Option<&Bound<'_, PyAny>>) -> CoreResult<Option<String>> {
     }
 }
 
+/// A user id argument that must be given (the per-user operations).
+fn required_user(obj: &Bound<'_, PyAny>) -> CoreResult<String> {
+    user_arg(Some(obj))?.ok_or_else(|| invalid("user_id is required", "user_id"))
+}
+
 fn version_arg(obj: Option<&Bound<'_, PyAny>>) -> CoreResult<Option<u64>> {
     match obj {
         None => Ok(None),
@@ -480,7 +485,7 @@ macro_rules! store_ops {
                 py: Python<'py>,
                 user_id: &Bound<'py, PyAny>,
             ) -> PyResult<$ret> {
-                let user = user_arg(Some(user_id)).and_then(|u| u.ok_or_else(|| invalid("user_id is required", "user_id")));
+                let user = required_user(user_id);
                 $run(py, &self.core, user, |s, u| async move {
                     Ok(Out::Count(s.delete_by_user_id(&u).await?))
                 })
@@ -492,7 +497,7 @@ macro_rules! store_ops {
                 py: Python<'py>,
                 user_id: &Bound<'py, PyAny>,
             ) -> PyResult<$ret> {
-                let user = user_arg(Some(user_id)).and_then(|u| u.ok_or_else(|| invalid("user_id is required", "user_id")));
+                let user = required_user(user_id);
                 $run(py, &self.core, user, |s, u| async move {
                     Ok(Out::Sessions(s.list_by_user_id(&u).await?))
                 })
