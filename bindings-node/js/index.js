@@ -7,7 +7,26 @@
 const native = require('./native.js')
 const { SessionError, CODES } = require('./errors.js')
 
-native.registerErrorClass(SessionError)
+// A session as JS sees it, built here from the core's fields: one object literal (V8 makes
+// its shape in one step) with Dates, and `data` decoded by JSON.parse.
+function session(id, userId, siteId, organizationId, data, createdAt, updatedAt, lastAccessedAt, expiresAt, ipAddress, userAgent, version) {
+  return {
+    id,
+    userId,
+    siteId,
+    organizationId,
+    data,
+    createdAt: new Date(createdAt),
+    updatedAt: new Date(updatedAt),
+    lastAccessedAt: new Date(lastAccessedAt),
+    expiresAt: expiresAt === null ? null : new Date(expiresAt),
+    ipAddress,
+    userAgent,
+    version,
+  }
+}
+
+native.registerHost(SessionError, session)
 
 const TOKEN = Symbol('omnisession.Store')
 const LOGGER_METHODS = ['warn', 'info', 'debug']

@@ -2,8 +2,8 @@
 //! coerced), argument shapes, and sessions back to plain JS objects with `Date`s.
 
 use napi::bindgen_prelude::{
-    FromNapiValue, JsObjectValue, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, Object,
-    Unknown,
+    FnArgs, FromNapiValue, JsObjectValue, JsValue, KeyCollectionMode, KeyConversion, KeyFilter,
+    Object, Unknown,
 };
 use napi::{Env, JsString, ValueType};
 use omnisession::json::{MAX_DEPTH, MAX_SAFE_INTEGER, NotJson};
@@ -437,26 +437,44 @@ impl<'e> Walker<'_, 'e> {
     }
 }
 
+/// The arguments of `index.js`'s `session()` factory, in its order.
+pub type SessionArgs = FnArgs<(
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Value,
+    f64,
+    f64,
+    f64,
+    Option<f64>,
+    String,
+    String,
+    f64,
+)>;
+
 /// A session as Node sees it: a plain object with camelCase names and `Date` timestamps.
-pub fn session(env: &Env, s: Session) -> napi::Result<Object<'_>> {
-    let mut o = Object::new(env)?;
-    o.set_named_property("id", s.id)?;
-    o.set_named_property("userId", s.user_id)?;
-    o.set_named_property("siteId", s.site_id)?;
-    o.set_named_property("organizationId", s.organization_id)?;
-    o.set_named_property("data", Value::Object(s.data))?;
-    o.set_named_property("createdAt", env.create_date(s.created_at.unix_ms() as f64)?)?;
-    o.set_named_property("updatedAt", env.create_date(s.updated_at.unix_ms() as f64)?)?;
-    o.set_named_property(
-        "lastAccessedAt",
-        env.create_date(s.last_accessed_at.unix_ms() as f64)?,
-    )?;
-    match s.expires_at {
-        Some(at) => o.set_named_property("expiresAt", env.create_date(at.unix_ms() as f64)?)?,
-        None => o.set_named_property("expiresAt", Value::Null)?,
-    }
-    o.set_named_property("ipAddress", s.ip_address)?;
-    o.set_named_property("userAgent", s.user_agent)?;
-    o.set_named_property("version", s.version as f64)?;
-    Ok(o)
+///
+/// `index.js` builds it (an object literal with `Date`s, `data` through `JSON.parse`): V8
+/// makes that shape in one step, where setting a dozen named properties from here costs a
+/// key lookup and a shape change each, most of the time of a memory `get`.
+pub fn session(env: &Env, s: Session) -> napi::Result<Unknown<'_>> {
+    let ms = |t: omnisession::Timestamp| t.unix_ms() as f64;
+    crate::env_data::session_factory(env)?.call(
+        (
+            s.id,
+            s.user_id,
+            s.site_id,
+            s.organization_id,
+            Value::Object(s.data),
+            ms(s.created_at),
+            ms(s.updated_at),
+            ms(s.last_accessed_at),
+            s.expires_at.map(ms),
+            s.ip_address,
+            s.user_agent,
+            s.version as f64,
+        )
+            .into(),
+    )
 }

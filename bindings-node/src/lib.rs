@@ -11,13 +11,13 @@
 mod callbacks;
 mod convert;
 mod custom;
+mod env_data;
 mod error;
 mod options;
+mod settle;
 
 use convert::Bad;
-use napi::bindgen_prelude::{
-    FnArgs, FromNapiValue, Function, JsObjectValue, Object, PromiseRaw, Unknown,
-};
+use napi::bindgen_prelude::{FromNapiValue, Function, JsObjectValue, Object, PromiseRaw, Unknown};
 use napi::{Env, JsValue as _, Result};
 use napi_derive::napi;
 use omnisession::{Error, NewSession, Patch, SessionUpdate, Store, id};
@@ -39,16 +39,17 @@ fn init() {
     }
 }
 
-/// Registers the `SessionError` class of this env (called once by `index.js`).
+/// Registers this env's `SessionError` class and session factory (called once by `index.js`).
 #[allow(clippy::needless_pass_by_value)] // napi passes arguments by value
 #[napi(
-    ts_args_type = "sessionError: new (code: string, message: string, details: Record<string, unknown>) => Error"
+    ts_args_type = "sessionError: new (code: string, message: string, details: Record<string, unknown>) => Error, session: (...fields: unknown[]) => import('./index').Session"
 )]
-pub fn register_error_class(
+pub fn register_host(
     env: &Env,
-    class: Function<FnArgs<(String, String, Value)>, Unknown<'static>>,
+    session_error: Function<error::ErrorArgs, Unknown<'static>>,
+    session: Function<convert::SessionArgs, Unknown<'static>>,
 ) -> Result<()> {
-    error::register(env, &class)
+    env_data::register(env, &session_error, &session)
 }
 
 /// The salted hash that stands for a session id in violation events, logs and error details.
@@ -339,7 +340,7 @@ impl NativeStore {
         hooks: Unknown<'e>,
     ) -> Result<PromiseRaw<'e, NativeStore>> {
         let parsed = options::parse(env, options, hooks);
-        error::promise(
+        settle::promise(
             env,
             async move { Store::open(parsed?).await.map_err(options::rename) },
             |_, inner| Ok(NativeStore { inner }),
@@ -355,10 +356,10 @@ impl NativeStore {
         &self,
         env: &'e Env,
         input: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Object<'e>>> {
+    ) -> Result<PromiseRaw<'e, Unknown<'e>>> {
         let store = self.inner.clone();
         let new = new_session(env, &store, input);
-        error::promise(
+        settle::promise(
             env,
             async move { store.create(new?).await },
             convert::session,
@@ -374,10 +375,10 @@ impl NativeStore {
         &self,
         env: &'e Env,
         id: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Option<Object<'e>>>> {
+    ) -> Result<PromiseRaw<'e, Option<Unknown<'e>>>> {
         let store = self.inner.clone();
         let id = id_arg(id);
-        error::promise(env, async move { store.get(&id?).await }, |env, s| {
+        settle::promise(env, async move { store.get(&id?).await }, |env, s| {
             s.map(|s| convert::session(env, s)).transpose()
         })
     }
@@ -391,10 +392,10 @@ impl NativeStore {
         &self,
         env: &'e Env,
         session: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Object<'e>>> {
+    ) -> Result<PromiseRaw<'e, Unknown<'e>>> {
         let store = self.inner.clone();
         let update = session_update(env, &store, session);
-        error::promise(
+        settle::promise(
             env,
             async move { store.update(update?).await },
             convert::session,
@@ -411,10 +412,10 @@ impl NativeStore {
         env: &'e Env,
         id: Unknown<'e>,
         patch: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Object<'e>>> {
+    ) -> Result<PromiseRaw<'e, Unknown<'e>>> {
         let store = self.inner.clone();
         let args = id_arg(id).and_then(|id| Ok((patch_arg(env, &store, &id, patch)?, id)));
-        error::promise(
+        settle::promise(
             env,
             async move {
                 let (patch, id) = args?;
@@ -429,10 +430,10 @@ impl NativeStore {
         ts_args_type = "id: string",
         ts_return_type = "Promise<import('./index').Session>"
     )]
-    pub fn touch<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<PromiseRaw<'e, Object<'e>>> {
+    pub fn touch<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<PromiseRaw<'e, Unknown<'e>>> {
         let store = self.inner.clone();
         let id = id_arg(id);
-        error::promise(
+        settle::promise(
             env,
             async move { store.touch(&id?).await },
             convert::session,
@@ -444,10 +445,10 @@ impl NativeStore {
         ts_args_type = "id: string",
         ts_return_type = "Promise<import('./index').Session>"
     )]
-    pub fn rotate<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<PromiseRaw<'e, Object<'e>>> {
+    pub fn rotate<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<PromiseRaw<'e, Unknown<'e>>> {
         let store = self.inner.clone();
         let id = id_arg(id);
-        error::promise(
+        settle::promise(
             env,
             async move { store.rotate(&id?).await },
             convert::session,
@@ -459,7 +460,7 @@ impl NativeStore {
     pub fn delete<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<PromiseRaw<'e, ()>> {
         let store = self.inner.clone();
         let id = id_arg(id);
-        error::promise(env, async move { store.delete(&id?).await }, |_, ()| Ok(()))
+        settle::promise(env, async move { store.delete(&id?).await }, |_, ()| Ok(()))
     }
 
     /// Deletes this site's sessions of a user; resolves to how many live ones were removed.
@@ -474,7 +475,7 @@ impl NativeStore {
     ) -> Result<PromiseRaw<'e, f64>> {
         let store = self.inner.clone();
         let user = user_arg(user_id);
-        error::promise(
+        settle::promise(
             env,
             async move { store.delete_by_user_id(&user?).await },
             |_, n| Ok(n as f64),
@@ -490,10 +491,10 @@ impl NativeStore {
         &self,
         env: &'e Env,
         user_id: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Vec<Object<'e>>>> {
+    ) -> Result<PromiseRaw<'e, Vec<Unknown<'e>>>> {
         let store = self.inner.clone();
         let user = user_arg(user_id);
-        error::promise(
+        settle::promise(
             env,
             async move { store.list_by_user_id(&user?).await },
             |env, list| list.into_iter().map(|s| convert::session(env, s)).collect(),
@@ -512,14 +513,14 @@ impl NativeStore {
     ) -> Result<PromiseRaw<'e, Object<'e>>> {
         let store = self.inner.clone();
         let args = list_arg(options);
-        error::promise(
+        settle::promise(
             env,
             async move {
                 let (cursor, limit) = args?;
                 store.list(cursor.as_deref(), limit).await
             },
             |env, page| {
-                let sessions: Vec<Object> = page
+                let sessions: Vec<Unknown> = page
                     .sessions
                     .into_iter()
                     .map(|s| convert::session(env, s))
@@ -536,21 +537,21 @@ impl NativeStore {
     #[napi(ts_return_type = "Promise<number>")]
     pub fn count<'e>(&self, env: &'e Env) -> Result<PromiseRaw<'e, f64>> {
         let store = self.inner.clone();
-        error::promise(env, async move { store.count().await }, |_, n| Ok(n as f64))
+        settle::promise(env, async move { store.count().await }, |_, n| Ok(n as f64))
     }
 
     /// Removes this site's sessions; resolves to how many live ones there were.
     #[napi(ts_return_type = "Promise<number>")]
     pub fn clear<'e>(&self, env: &'e Env) -> Result<PromiseRaw<'e, f64>> {
         let store = self.inner.clone();
-        error::promise(env, async move { store.clear().await }, |_, n| Ok(n as f64))
+        settle::promise(env, async move { store.clear().await }, |_, n| Ok(n as f64))
     }
 
     /// Removes expired sessions now; resolves to how many.
     #[napi(ts_return_type = "Promise<number>")]
     pub fn cleanup<'e>(&self, env: &'e Env) -> Result<PromiseRaw<'e, f64>> {
         let store = self.inner.clone();
-        error::promise(env, async move { store.cleanup().await }, |_, n| {
+        settle::promise(env, async move { store.cleanup().await }, |_, n| {
             Ok(n as f64)
         })
     }
@@ -559,6 +560,6 @@ impl NativeStore {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'e>(&self, env: &'e Env) -> Result<PromiseRaw<'e, ()>> {
         let store = self.inner.clone();
-        error::promise(env, async move { store.close().await }, |_, ()| Ok(()))
+        settle::promise(env, async move { store.close().await }, |_, ()| Ok(()))
     }
 }

@@ -252,8 +252,8 @@ async function runCase(kind, testCase) {
           continue
         }
         if (step.op === 'violations') {
-          await settle()
           const s = pickStore(step)
+          await settle(() => s.seen.length >= (step.expect || []).length)
           compareViolations(s.seen.splice(0), step.expect, bound)
           continue
         }

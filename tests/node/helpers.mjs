@@ -78,7 +78,16 @@ export async function startRedis() {
   }
 }
 
-/** Lets events queued to the JS thread (violations) run. */
-export function settle(ms = 10) {
-  return new Promise((r) => setTimeout(r, ms))
+/**
+ * Lets events queued to the JS thread (violations) run: waits `ms`, or, given a condition
+ * (`() => events.length >= 1`), until it holds (2 s at most) and then 10 ms more, so that an
+ * extra event would still show. Events are delivered after the operation that raised them may
+ * have settled: a refused argument rejects at once, its event follows on a later turn.
+ */
+export async function settle(until = 10) {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+  if (typeof until === 'number') return sleep(until)
+  const deadline = Date.now() + 2000
+  while (!until() && Date.now() < deadline) await sleep(1)
+  return sleep(10)
 }
