@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 const SHARDS: usize = 16;
 
@@ -35,13 +35,14 @@ struct Stored {
 
 #[derive(Debug, Default)]
 struct Shard {
-    records: HashMap<String, Stored>,
+    /// Shared, so that a reader clones the session after the shard is unlocked.
+    records: HashMap<String, Arc<Stored>>,
     /// (expiry, id) of every record that expires: the sweep pops from the front.
     expiry: BTreeSet<(i64, String)>,
 }
 
 impl Shard {
-    fn put(&mut self, stored: Stored) {
+    fn put(&mut self, stored: Arc<Stored>) {
         if let Some(old) = self.take(&stored.session.id) {
             drop(old);
         }
@@ -51,7 +52,7 @@ impl Shard {
         self.records.insert(stored.session.id.clone(), stored);
     }
 
-    fn take(&mut self, id: &str) -> Option<Stored> {
+    fn take(&mut self, id: &str) -> Option<Arc<Stored>> {
         let stored = self.records.remove(id)?;
         if let Some(exp) = stored.expires_ms {
             self.expiry.remove(&(exp, id.to_owned()));
@@ -131,8 +132,8 @@ impl MemoryBackend {
         lock(&self.index)
     }
 
-    fn read(&self, id: &str) -> Option<Stored> {
-        self.shard(id).records.get(id).cloned()
+    fn read(&self, id: &str) -> Option<Arc<Stored>> {
+        self.shard(id).records.get(id).map(Arc::clone)
     }
 
     /// Runs an admission for `record`'s (site, user) and applies its decision. The index lock
@@ -168,7 +169,7 @@ impl MemoryBackend {
             if let Some(old) = self.shard(id).take(id) {
                 index.drop_member(&old.session);
                 index.tombstone(id, ctx.tombstone_until_ms);
-                evicted.push(old.session);
+                evicted.push(Arc::unwrap_or_clone(old).session);
             }
         }
         for id in &decision.expired {
@@ -192,11 +193,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn stored(record: &Record) -> Stored {
-    Stored {
+fn stored(record: &Record) -> Arc<Stored> {
+    Arc::new(Stored {
         session: record.session.clone(),
         expires_ms: record.expires_ms,
-    }
+    })
 }
 
 fn same_membership(a: &Session, b: &Session) -> bool {
@@ -206,7 +207,7 @@ fn same_membership(a: &Session, b: &Session) -> bool {
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn load(&self, id: &str) -> Result<Option<Session>> {
-        Ok(self.read(id).map(|s| s.session))
+        Ok(self.read(id).map(|s| s.session.clone()))
     }
 
     async fn insert(
@@ -349,7 +350,7 @@ impl Backend for MemoryBackend {
             .into_iter()
             .flatten()
             .filter_map(|id| self.read(id))
-            .map(|s| s.session)
+            .map(|s| s.session.clone())
             .collect())
     }
 
@@ -378,7 +379,7 @@ impl Backend for MemoryBackend {
         let sessions: Vec<Session> = ids
             .iter()
             .filter_map(|id| self.read(id))
-            .map(|s| s.session)
+            .map(|s| s.session.clone())
             .collect();
         let cursor = if more { ids.last().cloned() } else { None };
         Ok(Page { sessions, cursor })
