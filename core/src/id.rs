@@ -16,9 +16,22 @@ pub const ID_BYTES: usize = 32;
 /// If the operating system's random source fails.
 pub fn generate() -> String {
     let mut bytes = [0u8; ID_BYTES];
-    // The OS CSPRNG failing leaves no safe fallback: a predictable id would be worse than a crash.
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    fill_random(&mut bytes);
+    encode(&bytes)
+}
+
+/// The id of these bytes: base64url without padding, as [`generate`] spells its bytes.
+pub(crate) fn encode(bytes: &[u8; ID_BYTES]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Fills `buf` from the OS CSPRNG.
+///
+/// # Panics
+/// If the operating system's random source fails.
+pub(crate) fn fill_random(buf: &mut [u8]) {
+    // The OS CSPRNG failing leaves no safe fallback: a predictable id would be worse than a crash.
+    getrandom::fill(buf).expect("the operating system's random source failed");
 }
 
 /// Whether `id` has the shape of a session id: `^[A-Za-z0-9_-]{22,128}$`.
@@ -34,7 +47,7 @@ pub fn is_well_formed(id: &str) -> bool {
 /// Per-process salt: hashes correlate events within a process and reveal nothing outside it.
 static SALT: Lazy<[u8; 16]> = Lazy::new(|| {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).expect("the operating system's random source failed");
+    fill_random(&mut salt);
     salt
 });
 

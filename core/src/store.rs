@@ -312,7 +312,7 @@ impl Store {
         let s = &self.inner;
         s.open_check()?;
         s.modify(id, |mut session, now, _| {
-            session.id = id::generate();
+            session.id = s.rotation_id(&session.id)?;
             bump(&mut session, now);
             Ok(s.record(session))
         })
@@ -539,6 +539,20 @@ impl Inner {
         WriteCtx {
             now_ms,
             tombstone_until_ms: now_ms.saturating_add(self.options.tombstone_ttl_ms as i64),
+        }
+    }
+
+    /// The backend's choice of a rotated id (see [`Backend::rotation_id`]), refused unless it
+    /// is a well-formed id other than the old one.
+    fn rotation_id(&self, old_id: &str) -> Result<String> {
+        let new_id = self.backend.rotation_id(old_id);
+        if id::is_well_formed(&new_id) && new_id != old_id {
+            Ok(new_id)
+        } else {
+            Err(
+                Error::backend("the backend proposed an unusable id for a rotation")
+                    .with("session_id_hash", id::hash(old_id)),
+            )
         }
     }
 

@@ -523,3 +523,61 @@ async fn an_unusable_directory_is_backend_unavailable() {
     let err = Store::open(options(&file)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_takes_the_lock_only_for_an_id_caught_in_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let plain = store.create(user("u")).await.unwrap();
+    let caught = store.create(user("u")).await.unwrap();
+    let deleted = store.create(user("u")).await.unwrap();
+    store.delete(&deleted.id).await.unwrap();
+    // What a rotation leaves between its first write and its last: the old id's tombstone
+    // beside the old record. And another process in the middle of a step, holding the lock.
+    let until = (START_MS + 60_000).to_string();
+    std::fs::write(dir.path().join("tombstones").join(&caught.id), until).unwrap();
+    let lock = std::fs::File::open(dir.path().join("lock")).unwrap();
+    lock.lock().unwrap();
+    let quick = std::time::Duration::from_secs(2);
+    // A plain get, and a get of a deleted (tombstoned, recordless) id, take no lock.
+    let got = tokio::time::timeout(quick, store.get(&plain.id)).await;
+    assert_eq!(got.expect("no wait").unwrap(), Some(plain));
+    let got = tokio::time::timeout(quick, store.get(&deleted.id)).await;
+    assert_eq!(got.expect("no wait").unwrap(), None);
+    // The id caught in a rotation is read once the step in progress is over.
+    let pending = tokio::spawn({
+        let (store, id) = (store.clone(), caught.id.clone());
+        async move { store.get(&id).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!pending.is_finished(), "it waits for the lock");
+    lock.unlock().unwrap();
+    assert_eq!(pending.await.unwrap().unwrap(), Some(caught));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn creating_over_an_expired_tombstone_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let store = Store::open(Options {
+        clock: clock.clone(),
+        tombstone_ttl_ms: 60_000,
+        ..options(dir.path())
+    })
+    .await
+    .unwrap();
+    let s = store.create(user("u")).await.unwrap();
+    store.delete(&s.id).await.unwrap();
+    clock.advance(60_000);
+    let tomb = dir.path().join("tombstones").join(&s.id);
+    assert!(tomb.exists(), "not swept yet");
+    let again = NewSession {
+        id: Some(s.id.clone()),
+        ..user("u")
+    };
+    assert_eq!(store.create(again).await.unwrap().id, s.id);
+    assert!(!tomb.exists());
+    assert_eq!(store.get(&s.id).await.unwrap().unwrap().id, s.id);
+    store.close().await.unwrap();
+}

@@ -244,6 +244,111 @@ async fn fifty_concurrent_creates_never_exceed_the_limit_cluster() {
     limit_holds_under_races(&server, 200).await;
 }
 
+/// The cluster slot Redis itself gives `key`.
+async fn keyslot(r: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query_async(r)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_cluster_rotation_stays_in_its_slot_and_keeps_the_key_layout() {
+    let server = RedisServer::cluster();
+    let mut node = raw(&server).await;
+    let mut c = redis::cluster::ClusterClient::new(server.urls.clone())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap();
+    // Without a hash tag the slot depends on the id; with one, on the prefix only.
+    for prefix in ["session:", "{app}:s:", "a{b:"] {
+        let store = Store::open(options(&server, prefix)).await.unwrap();
+        let first = store.create(user("rita")).await.unwrap();
+        let slot = keyslot(&mut node, &format!("{prefix}{}", first.id)).await;
+        let mut old = first.clone();
+        for _ in 0..20 {
+            let new = store.rotate(&old.id).await.unwrap();
+            let key = format!("{prefix}{}", new.id);
+            assert_eq!(keyslot(&mut node, &key).await, slot, "{prefix}");
+            assert_eq!(new.id.len(), 43);
+            assert!(omnisession::id::is_well_formed(&new.id));
+            assert_ne!(new.id, old.id);
+            let wire: String = c.get(&key).await.unwrap();
+            assert_eq!(wire, new.to_wire());
+            let at: i64 = redis::cmd("PEXPIRETIME")
+                .arg(&key)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(at, new.expires_at.unwrap().unix_ms());
+            let gone: bool = c.exists(format!("{prefix}{}", old.id)).await.unwrap();
+            assert!(!gone, "{prefix}: the old record is gone");
+            let tomb: bool = c.exists(format!("{prefix}~tomb:{}", old.id)).await.unwrap();
+            assert!(tomb, "{prefix}: the old id is tombstoned");
+            assert_eq!(store.get(&old.id).await.unwrap(), None);
+            assert_eq!(
+                store.list_by_user_id("rita").await.unwrap(),
+                vec![new.clone()]
+            );
+            old = new;
+        }
+        assert_eq!((old.data, old.created_at), (first.data, first.created_at));
+        let indexes: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}~idx:*"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(indexes.len(), 1, "{prefix}");
+        let index: std::collections::HashMap<String, String> =
+            c.hgetall(&indexes[0]).await.unwrap();
+        let members: Vec<&String> = index.keys().filter(|k| !k.starts_with('~')).collect();
+        assert_eq!(
+            members,
+            vec![&old.id],
+            "{prefix}: only the last id is indexed"
+        );
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_rotation_racing_creates_of_its_user_stays_indexed() {
+    let server = RedisServer::cluster();
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let store = Store::open(Options {
+        max_sessions_per_user: 10_000,
+        clock: clock.clone(),
+        ..options(&server, "rix:")
+    })
+    .await
+    .unwrap();
+    let mut id = store.create(user("ann")).await.unwrap().id;
+    // Older than the grace after which an admission takes a member without a record for gone
+    // (the rotated id's member has no record until the record moves).
+    clock.advance(11_000);
+    for round in 0..40 {
+        let creates: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.create(user("ann")).await })
+            })
+            .collect();
+        id = store.rotate(&id).await.unwrap().id;
+        for c in creates {
+            c.await.unwrap().unwrap();
+        }
+        let listed = store.list_by_user_id("ann").await.unwrap();
+        assert!(
+            listed.iter().any(|s| s.id == id),
+            "round {round}: the rotated session fell out of its user's index"
+        );
+        assert_eq!(listed.len(), 1 + 4 * (round + 1), "round {round}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_server_gives_typed_errors_and_loses_nothing_acknowledged() {
     let mut server = RedisServer::single(&["--appendonly", "yes", "--appendfsync", "always"]);

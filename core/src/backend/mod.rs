@@ -100,6 +100,19 @@ pub trait Backend: Send + Sync + Debug + 'static {
         Ok(())
     }
 
+    /// The id a rotation of `old_id` moves the session to; the core calls it once per attempt
+    /// and checks the answer is well-formed and not `old_id`.
+    ///
+    /// The default is [`crate::id::generate`]. A backend may narrow the choice to ids it can
+    /// move a record to in one atomic step (Redis Cluster: ids whose key is in the old key's
+    /// hash slot), provided the id keeps the form of [`crate::id::generate`] and is uniformly
+    /// random over the ids it allows, so that it stays as unguessable as the set is large;
+    /// its [`Backend::modify`] may then refuse (`BACKEND_ERROR`) a new id outside that set.
+    fn rotation_id(&self, old_id: &str) -> String {
+        let _ = old_id;
+        crate::id::generate()
+    }
+
     /// The record with this id, expired or not (the core decides), or `None`.
     ///
     /// A record that cannot be decoded is `BACKEND_ERROR` with `session_id_hash`, and must

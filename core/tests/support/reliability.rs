@@ -162,6 +162,10 @@ impl Backend for Held {
         self.inner.validate(options)
     }
 
+    fn rotation_id(&self, old_id: &str) -> String {
+        self.inner.rotation_id(old_id)
+    }
+
     async fn load(&self, id: &str) -> Result<Option<Session>> {
         self.inner.load(id).await
     }

@@ -7,6 +7,9 @@
 //! renamed over its target, so a reader never sees half a record and needs no lock. Every
 //! mutating step holds an in-process mutex and then the exclusive lock on `lock` (flock-based:
 //! it also excludes other opens of the directory in this process and in other processes).
+//! A rotation writes two files and removes one; a `get` checks the old id's tombstone before
+//! its record, so that it sees the rotation done or not begun, and takes the lock only when it
+//! finds an id in the middle of one (`records::Dirs::fetch_unlocked`).
 //!
 //! Index markers are written before the record and removed after it, so a crash can leave a
 //! stale marker (skipped and removed when noticed) but never an unindexed record. Liveness comes
@@ -137,13 +140,19 @@ impl Backend for FileBackend {
         if !id::is_well_formed(id) {
             return Ok(None);
         }
-        let id = id.to_owned();
-        self.read(move |d| match d.fetch(&id)? {
+        let owned = id.to_owned();
+        let stored = if let Some(stored) = self.read(move |d| d.fetch_unlocked(&owned)).await? {
+            stored
+        } else {
+            // In the middle of a rotation: under the lock it is over.
+            let owned = id.to_owned();
+            self.locked(move |d| d.fetch(&owned)).await?
+        };
+        match stored {
             Stored::Missing => Ok(None),
-            Stored::Corrupt => Err(corrupt(&id)),
+            Stored::Corrupt => Err(corrupt(id)),
             Stored::Found(s) => Ok(Some(*s)),
-        })
-        .await
+        }
     }
 
     async fn insert(

@@ -46,6 +46,24 @@ impl Dirs {
         })
     }
 
+    /// `id` read without the lock, as of one instant before or after any rotation, never
+    /// between; `None` when the id may be in the middle of a rotation away from it (read it
+    /// again under the lock).
+    ///
+    /// A rotation, under the lock, writes the old id's tombstone, then the new record, then
+    /// removes the old record. So when the tombstone is not there before the record is read,
+    /// the id was not being rotated away at that instant, and a record found next was live
+    /// alone at some instant in between; when the record is not found it is gone either way.
+    /// Only a record found despite its tombstone is in doubt: a rotation in flight (or one a
+    /// crash or an I/O error interrupted). This costs a plain read one `stat` and no lock:
+    /// taking a shared lock instead would make every read wait for every write in progress,
+    /// fsyncs included, in every process.
+    pub(super) fn fetch_unlocked(&self, id: &str) -> Result<Option<Stored>> {
+        let tombstoned = self.has_tombstone(id)?;
+        let stored = self.fetch(id)?;
+        Ok((!tombstoned || matches!(stored, Stored::Missing)).then_some(stored))
+    }
+
     pub(super) fn exists(&self, id: &str) -> Result<bool> {
         self.session_path(id)
             .try_exists()

@@ -28,6 +28,9 @@ impl Dirs {
         let plan = admission
             .map(|a| self.plan(&record.session, a, id))
             .transpose()?;
+        // A tombstone past its end would make every lockless read of the new record take the
+        // lock (see `fetch_unlocked`).
+        self.drop_tombstone(id)?;
         self.put(record)?;
         match plan {
             Some(plan) => self.evict(plan, ctx.tombstone_until_ms),
@@ -61,6 +64,8 @@ impl Dirs {
             (true, Some(a)) => Some(self.plan(&record.session, &a, old_id)?),
             _ => None,
         };
+        // This order is what makes a rotation atomic for lockless readers (`fetch_unlocked`):
+        // the old id's tombstone, then the new record, then the old record's removal.
         if rotating {
             self.write_tombstone(old_id, ctx.tombstone_until_ms)?;
         }

@@ -40,6 +40,20 @@ impl Dirs {
         }
     }
 
+    /// Whether `id` has a tombstone file, in force or not.
+    pub(super) fn has_tombstone(&self, id: &str) -> Result<bool> {
+        self.tombstone_path(id)
+            .try_exists()
+            .map_err(|e| io_error_for("cannot check a tombstone", &e, id))
+    }
+
+    /// Removes the tombstone of `id` (its bucket marker is left to the sweep).
+    pub(super) fn drop_tombstone(&self, id: &str) -> Result<()> {
+        remove_opt(&self.tombstone_path(id))
+            .map(drop)
+            .map_err(|e| io_error_for("cannot remove a tombstone", &e, id))
+    }
+
     /// Whether `id` cannot be inserted: its file exists, or a live tombstone.
     pub(super) fn taken(&self, id: &str, now_ms: i64) -> Result<bool> {
         Ok(self.exists(id)? || self.read_tombstone(id)?.is_some_and(|until| now_ms < until))

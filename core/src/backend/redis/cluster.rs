@@ -9,6 +9,7 @@ use super::{
 use crate::backend::{Modified, Record, WriteCtx};
 use crate::controls::admission::Admission;
 use crate::error::{Error, Result};
+use crate::id;
 use crate::session::Session;
 
 impl RedisBackend {
@@ -243,12 +244,8 @@ impl RedisBackend {
                 return Err(e);
             }
         }
-        if let Some(idx) = &old_idx
-            && (old_idx != new_idx || old_id != new_id)
-        {
-            self.admit(idx, "", None, &[], std::slice::from_ref(old_id), ctx.now_ms)
-                .await?;
-        }
+        self.leave_old_index(old, &record.session, &member, ctx.now_ms)
+            .await?;
         let wires = match &new_idx {
             Some(idx) => self.finish_evictions(idx, &evicted_ids, ctx).await?,
             None => Vec::new(),
@@ -259,9 +256,32 @@ impl RedisBackend {
         }))
     }
 
-    /// Cluster, the record step of a login or rotate: compare-and-set in place, or write the
-    /// new id (`conflict` if taken or tombstoned), tombstone the old one, then delete it only
-    /// if it still holds what was read (else the new record is withdrawn again).
+    /// The last index step of a login or rotate, once the record has moved: the old member
+    /// leaves its index. A rotation within one index sets the new member again in the same
+    /// step: an admission that ran between the first index step and the move saw it without
+    /// a record and may have dropped it as gone.
+    async fn leave_old_index(
+        &self,
+        old: &Session,
+        new: &Session,
+        member: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        let (old_idx, new_idx) = (index_of(&self.keys, old), index_of(&self.keys, new));
+        if let Some(idx) = &old_idx
+            && (old_idx != new_idx || old.id != new.id)
+        {
+            let again = (old_idx == new_idx).then_some((new.id.as_str(), member));
+            let leaving = std::slice::from_ref(&old.id);
+            self.admit(idx, "", again, &[], leaving, now_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// Cluster, the record step of a login or rotate: compare-and-set in place, or (rotate)
+    /// tombstone the old id, then move the record to the new id with `ROTATE`, one script
+    /// over the two session keys, which [`RedisBackend::rotation_id`] put in one slot: a
+    /// reader finds the old id or the new one, never both nor neither.
     pub(super) async fn move_record(
         &self,
         old_id: &str,
@@ -277,19 +297,31 @@ impl RedisBackend {
                     .await?,
             ));
         }
-        let tomb = self.tombstoned(new_id, ctx.now_ms).await?;
-        if tomb || self.cas(new_id, "", &record.wire, &pxat(record)).await? != "ok" {
+        if self.keys.session_slot(old_id) != self.keys.session_slot(new_id) {
+            return Err(Error::backend(
+                "redis cluster: a rotated id must hash to the slot of the old one",
+            )
+            .with("session_id_hash", id::hash(old_id)));
+        }
+        if self.tombstoned(new_id, ctx.now_ms).await? {
             return Err(conflict(new_id));
         }
+        // The tombstone goes first, so that no create can take the old id once its record is
+        // gone. A failed move leaves it: the old id is then gone already (`missing`) or still
+        // live and about to be rotated again (`retry`), and a tombstone on a live id only
+        // forbids creating that id, which its record forbids anyway.
         self.set_tombstone(old_id, ctx.tombstone_until_ms).await?;
-        let step = Step::of(&self.cas(old_id, old_wire, "", "").await?);
-        if step != Step::Done {
-            self.cas(new_id, &record.wire, "", "").await?;
-            let () = self
-                .conn
-                .read(redis::cmd("DEL").arg(self.keys.tombstone(old_id)))
-                .await?;
+        let status: String = self
+            .conn
+            .script(
+                &scripts::ROTATE,
+                &[&self.keys.session(old_id), &self.keys.session(new_id)],
+                &[old_wire, &record.wire, &pxat(record)],
+            )
+            .await?;
+        if status == "conflict" {
+            return Err(conflict(new_id));
         }
-        Ok(step)
+        Ok(Step::of(&status))
     }
 }

@@ -9,6 +9,7 @@
 //! `~` is outside the id alphabet, so no id can address a tombstone or an index, and
 //! omnistorage-core's own `{prefix}user:{uuid}` keys are never touched.
 
+use super::slot;
 use crate::controls::admission::Member;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -28,6 +29,16 @@ impl Keys {
 
     pub(crate) fn session(&self, id: &str) -> String {
         format!("{}{id}", self.prefix)
+    }
+
+    /// The cluster slot of the session key of `id`.
+    pub(crate) fn session_slot(&self, id: &str) -> u16 {
+        slot::of(self.session(id).as_bytes())
+    }
+
+    /// A new random id whose session key is in the slot of `id`'s (see [`slot::id_in_slot`]).
+    pub(crate) fn id_in_slot_of(&self, id: &str) -> String {
+        slot::id_in_slot(&self.prefix, self.session_slot(id))
     }
 
     pub(crate) fn tombstone(&self, id: &str) -> String {

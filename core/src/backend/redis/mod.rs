@@ -12,6 +12,7 @@ mod keys;
 mod scan;
 mod scripts;
 mod single;
+mod slot;
 
 pub(crate) use conn::Target;
 
@@ -314,6 +315,16 @@ fn warn_corrupt(id: &str, e: &Error) {
 
 #[async_trait]
 impl Backend for RedisBackend {
+    /// On a cluster, an id whose key shares the old key's slot: the rotation is then one
+    /// script over both keys (`ROTATE`), which no reader can see half-done.
+    fn rotation_id(&self, old_id: &str) -> String {
+        if self.conn.is_cluster() {
+            self.keys.id_in_slot_of(old_id)
+        } else {
+            id::generate()
+        }
+    }
+
     async fn load(&self, id: &str) -> Result<Option<Session>> {
         match self.get_wire(id).await? {
             Some(wire) => decode(id, &wire).map(Some),

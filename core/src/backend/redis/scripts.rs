@@ -144,6 +144,24 @@ end
 return 'ok'
 ";
 
+/// Cluster, session slot: the record step of a rotation, both session keys in one slot.
+/// KEYS: old session, new session. ARGV: expected old wire, new wire, new PXAT (`` = none).
+/// Returns ok, missing (no old record), retry (the old record changed) or conflict (the new
+/// id is taken).
+const ROTATE_BODY: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 'missing' end
+if cur ~= ARGV[1] then return 'retry' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'conflict' end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[2], ARGV[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
+end
+redis.call('DEL', KEYS[1])
+return 'ok'
+";
+
 /// Cluster, index slot: the atomic admission. KEYS: index. ARGV: `=` + expected `~v`
 /// (`` = no check), new `~v`, now, id to add, member (`` = add nothing), then ids to mark as being
 /// evicted (`~e:<id>`), then `--`, then ids to drop. Returns ok or retry.
@@ -190,6 +208,7 @@ fn with_fix(body: &str) -> Script {
 pub(crate) static COMMIT: Lazy<Script> = Lazy::new(|| with_fix(COMMIT_BODY));
 pub(crate) static REMOVE: Lazy<Script> = Lazy::new(|| with_fix(REMOVE_BODY));
 pub(crate) static CAS: Lazy<Script> = Lazy::new(|| Script::new(CAS_BODY));
+pub(crate) static ROTATE: Lazy<Script> = Lazy::new(|| Script::new(ROTATE_BODY));
 pub(crate) static ADMIT: Lazy<Script> = Lazy::new(|| with_fix(ADMIT_BODY));
 pub(crate) static FETCH: Lazy<Script> = Lazy::new(|| Script::new(FETCH_BODY));
 pub(crate) static REFRESH: Lazy<Script> = Lazy::new(|| with_fix(REFRESH_BODY));
