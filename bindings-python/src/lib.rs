@@ -11,6 +11,7 @@ mod callbacks;
 mod convert;
 mod error;
 mod runtime;
+mod settle;
 
 use crate::convert::{Out, data_from_py, datetime, datetime_ms, duration_ms};
 use crate::error::IntoPyResult;
@@ -26,7 +27,6 @@ use serde_json::{Map, Value};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 type CoreResult<T> = Result<T, Error>;
@@ -351,49 +351,18 @@ impl Core {
     }
 }
 
-/// Runs a core future as an asyncio awaitable; errors (and panics) arrive through it.
-///
-/// The future is polled once here first, on the loop's thread: what completes without waiting
-/// (a memory-backend operation, a refused argument) comes back as a future that is already
-/// done, so `await` returns at once with no trip through the runtime and `call_soon_threadsafe`
-/// (that trip cost a memory `get` about 170 µs, against 2 µs of store work). Anything else goes
-/// on to the runtime; its first poll there registers the real waker.
+/// Runs a core future as an asyncio awaitable (`settle`); errors (and panics) arrive through it.
 fn run_async<F>(py: Python<'_>, fut: F) -> PyResult<Bound<'_, PyAny>>
 where
     F: Future<Output = CoreResult<Out>> + Send + 'static,
 {
-    let mut guarded = Box::pin(async move {
+    settle::awaitable(py, async move {
         AssertUnwindSafe(fut)
             .catch_unwind()
             .await
             .unwrap_or_else(|p| Err(runtime::panic_error(p.as_ref())))
             .into_py_result()
-    });
-    let first = {
-        let _runtime = runtime::handle().enter();
-        guarded
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-    };
-    match first {
-        Poll::Ready(result) => done_future(py, result),
-        Poll::Pending => {
-            pyo3_async_runtimes::generic::future_into_py::<runtime::GuardedRuntime, _, _>(
-                py, guarded,
-            )
-        }
-    }
-}
-
-/// An asyncio future of the running loop, already holding `result`.
-fn done_future(py: Python<'_>, result: PyResult<Out>) -> PyResult<Bound<'_, PyAny>> {
-    let locals = pyo3_async_runtimes::generic::get_current_locals::<runtime::GuardedRuntime>(py)?;
-    let future = locals.event_loop(py).call_method0("create_future")?;
-    match result {
-        Ok(value) => future.call_method1("set_result", (value,))?,
-        Err(e) => future.call_method1("set_exception", (e.value(py),))?,
-    };
-    Ok(future)
+    })
 }
 
 /// Converts arguments now, runs the op in the awaitable (argument errors included).
