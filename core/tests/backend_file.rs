@@ -359,19 +359,26 @@ async fn cleanup_removes_exactly_the_expired_sessions() {
     store.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn expired_tombstones_are_swept_and_free_their_id() {
-    let dir = tempfile::tempdir().unwrap();
+/// A store on `dir` whose tombstones last 60 s, and a session deleted from it (its tombstone
+/// left behind).
+async fn deleted_with_tombstone(dir: &Path) -> (Store, Arc<ManualClock>, Session) {
     let clock = Arc::new(ManualClock::new(START_MS));
     let store = Store::open(Options {
         clock: clock.clone(),
         tombstone_ttl_ms: 60_000,
-        ..options(dir.path())
+        ..options(dir)
     })
     .await
     .unwrap();
     let s = store.create(user("u")).await.unwrap();
     store.delete(&s.id).await.unwrap();
+    (store, clock, s)
+}
+
+#[tokio::test]
+async fn expired_tombstones_are_swept_and_free_their_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, clock, s) = deleted_with_tombstone(dir.path()).await;
     let again = || NewSession {
         id: Some(s.id.clone()),
         ..user("u")
@@ -559,16 +566,7 @@ async fn a_get_takes_the_lock_only_for_an_id_caught_in_a_rotation() {
 #[tokio::test]
 async fn creating_over_an_expired_tombstone_removes_it() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(START_MS));
-    let store = Store::open(Options {
-        clock: clock.clone(),
-        tombstone_ttl_ms: 60_000,
-        ..options(dir.path())
-    })
-    .await
-    .unwrap();
-    let s = store.create(user("u")).await.unwrap();
-    store.delete(&s.id).await.unwrap();
+    let (store, clock, s) = deleted_with_tombstone(dir.path()).await;
     clock.advance(60_000);
     let tomb = dir.path().join("tombstones").join(&s.id);
     assert!(tomb.exists(), "not swept yet");
