@@ -13,7 +13,7 @@ const MISSING: &str = "redis-server and redis-cli are needed: `apt-get install -
 
 /// A running server (or cluster), killed when dropped.
 pub struct RedisServer {
-    children: Vec<Child>,
+    children: Vec<Spawned>,
     /// Seed URLs: one for a node, three for a cluster.
     pub urls: Vec<String>,
     /// The CA of a TLS server.
@@ -61,8 +61,32 @@ fn redis_cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A server process, and the watcher that kills it when the test process ends.
+struct Spawned {
+    server: Child,
+    watcher: Child,
+}
+
+/// A `sh` that kills `pid` once this process is gone, however it ends: it waits for the end
+/// of a pipe only this process holds open. Servers held in `static`s are never dropped, and
+/// without it they would outlive the test binary.
+fn kill_when_this_process_ends(pid: u32) -> Child {
+    Command::new("sh")
+        .args([
+            "-c",
+            "read _; kill -9 \"$1\" 2>/dev/null",
+            "sh",
+            &pid.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh is needed to watch the test servers")
+}
+
 impl RedisServer {
-    fn spawn(dir: &Path, port: u16, extra: &[String]) -> Child {
+    fn spawn(dir: &Path, port: u16, extra: &[String]) -> Spawned {
         let mut cmd = Command::new("redis-server");
         cmd.current_dir(dir)
             .args([
@@ -80,7 +104,9 @@ impl RedisServer {
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        cmd.spawn().expect(MISSING)
+        let server = cmd.spawn().expect(MISSING);
+        let watcher = kill_when_this_process_ends(server.id());
+        Spawned { server, watcher }
     }
 
     /// A single node on a free port. `extra` adds server arguments (e.g. appendonly).
@@ -267,9 +293,11 @@ impl RedisServer {
 
     /// Kills the (single) server now, as a crash would.
     pub fn kill(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
+        for Spawned { server, watcher } in &mut self.children {
+            let _ = server.kill();
+            let _ = server.wait();
+            drop(watcher.stdin.take());
+            let _ = watcher.wait();
         }
         self.children.clear();
     }
