@@ -33,9 +33,7 @@ def _bars(rows: List[Dict], runners: List[str], title: str, path: str) -> None:
         ax.set_ylabel("ops/s (log)")
         ax.set_title(f"{title}: 1 KiB, {inflight} in flight")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _scaling(rows: List[Dict], path: str) -> None:
@@ -52,9 +50,7 @@ def _scaling(rows: List[Dict], path: str) -> None:
     ax.set_xlabel("sessions stored")
     ax.set_ylabel("get latency µs (1 in flight)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _cleanup(rows: List[Dict], path: str) -> None:
@@ -77,9 +73,7 @@ def _cleanup(rows: List[Dict], path: str) -> None:
         ax.set_xlabel(x)
         ax.set_ylabel("cleanup() ms")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_all(rows: List[Dict], out: str) -> List[str]:
@@ -95,3 +89,9 @@ def plot_all(rows: List[Dict], out: str) -> List[str]:
     _scaling(rows, os.path.join(out, "scaling.png"))
     _cleanup(rows, os.path.join(out, "cleanup.png"))
     return made + ["django.png", "scaling.png", "cleanup.png"]
+
+
+def _save(fig, path: str) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
