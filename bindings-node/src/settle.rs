@@ -146,32 +146,37 @@ unsafe impl Send for Tsfn {}
 
 /// What the runtime and the JS thread share.
 struct Shared {
-    /// `None` once Node has finalized the threadsafe function (the env is going away).
-    tsfn: Mutex<(Option<Tsfn>, Vec<Done>)>,
+    state: Mutex<State>,
     /// Operations on the runtime. Touched on the JS thread only: while any is out, the
     /// threadsafe function keeps the event loop alive; when none is, it must not.
     in_flight: AtomicUsize,
 }
 
+/// The threadsafe function and the results waiting for it.
+struct State {
+    /// `None` once Node has finalized the threadsafe function (the env is going away).
+    tsfn: Option<Tsfn>,
+    done: Vec<Done>,
+}
+
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, (Option<Tsfn>, Vec<Done>)> {
-        self.tsfn.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Queues a result; the first one queued since the last drain wakes the JS thread.
     fn push(&self, done: Done) {
-        let mut guard = self.lock();
-        let (tsfn, queue) = &mut *guard;
-        let Some(Tsfn(tsfn)) = tsfn else {
+        let mut state = self.lock();
+        let Some(tsfn) = state.tsfn.as_ref().map(|t| t.0) else {
             return; // the env is gone: nobody is waiting for this Promise
         };
-        queue.push(done);
-        if queue.len() == 1 {
+        state.done.push(done);
+        if state.done.len() == 1 {
             // Called under the lock: the finalizer takes it too, so `tsfn` is still alive.
             // SAFETY: a live threadsafe function, called from any thread.
             unsafe {
                 sys::napi_call_threadsafe_function(
-                    *tsfn,
+                    tsfn,
                     ptr::null_mut(),
                     sys::ThreadsafeFunctionCallMode::nonblocking,
                 );
@@ -194,7 +199,10 @@ impl Completions {
 
     pub fn new(env: &Env) -> napi::Result<Self> {
         let shared = Arc::new(Shared {
-            tsfn: Mutex::new((None, Vec::new())),
+            state: Mutex::new(State {
+                tsfn: None,
+                done: Vec::new(),
+            }),
             in_flight: AtomicUsize::new(0),
         });
         let context = Arc::into_raw(Arc::clone(&shared))
@@ -229,7 +237,7 @@ impl Completions {
             }
             return Err(e);
         }
-        shared.lock().0 = Some(Tsfn(tsfn));
+        shared.lock().tsfn = Some(Tsfn(tsfn));
         Ok(Self { shared, tsfn })
     }
 
@@ -256,8 +264,11 @@ unsafe extern "C" fn drain(
     // SAFETY: `context` is the `Shared` this function was made with, alive until `finalize`.
     let shared = unsafe { &*context.cast::<Shared>() };
     let (done, tsfn) = {
-        let mut guard = shared.lock();
-        (std::mem::take(&mut guard.1), guard.0.as_ref().map(|t| t.0))
+        let mut state = shared.lock();
+        (
+            std::mem::take(&mut state.done),
+            state.tsfn.as_ref().map(|t| t.0),
+        )
     };
     let settled = done.len();
     for Done {
@@ -287,9 +298,9 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mu
     // SAFETY: the reference `Completions::new` gave Node.
     let shared = unsafe { Arc::from_raw(data.cast::<Shared>()) };
     let orphans = {
-        let mut guard = shared.lock();
-        guard.0 = None;
-        std::mem::take(&mut guard.1)
+        let mut state = shared.lock();
+        state.tsfn = None;
+        std::mem::take(&mut state.done)
     };
     drop(orphans); // their Promises went with the env
 }
