@@ -53,6 +53,10 @@ def targets(rows: List[Dict]) -> List[Dict]:
         _ratio(rows, dict(runner="rust", backend="redis", **get), dict(runner="go", backend="redis", **get)), 1.5)
     add("Rust core memory get vs omnistorage-core memory (64 in flight, 1 KiB)",
         _ratio(rows, dict(runner="rust", backend="memory", **get), dict(runner="go", backend="memory", **get)), 1.0)
+    add("Rust core memory get_shared vs omnistorage-core memory (64 in flight, 1 KiB)",
+        _ratio(rows, dict(runner="rust", backend="memory", **{**get, "op": "get_shared"}),
+               dict(runner="go", backend="memory", **get)), 1.0,
+        note="get_shared shares the stored session as Go's Get shares its Data map; get deep-copies")
     scaling = [r for r in rows if r.get("scenario") == "scaling"]
     for backend in ("memory", "sqlite", "redis"):
         pts = sorted((r["stored"], r["p99_us"]) for r in scaling if r["backend"] == backend)

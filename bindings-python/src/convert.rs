@@ -15,6 +15,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// A JSON value handed to Python (future results, exception details).
 pub struct PyJson(pub Value);
@@ -337,8 +338,8 @@ pub enum Out {
     Count(u64),
     /// A session.
     Session(Box<Session>),
-    /// A session or `None`.
-    Maybe(Option<Box<Session>>),
+    /// A session or `None` (shared with the store: only read here).
+    Maybe(Option<Arc<Session>>),
     /// A list of sessions.
     Sessions(Vec<Session>),
     /// `{"sessions": [...], "cursor": str | None}`.
@@ -354,7 +355,8 @@ impl<'py> IntoPyObject<'py> for Out {
         Ok(match self {
             Out::Unit | Out::Maybe(None) => py.None().into_bound(py),
             Out::Count(n) => n.into_pyobject(py)?.into_any(),
-            Out::Session(s) | Out::Maybe(Some(s)) => session_to_py(py, &s)?.into_any(),
+            Out::Session(s) => session_to_py(py, &s)?.into_any(),
+            Out::Maybe(Some(s)) => session_to_py(py, &s)?.into_any(),
             Out::Sessions(list) => sessions_to_py(py, &list)?.into_any(),
             Out::Page(page) => {
                 let d = PyDict::new(py);

@@ -427,7 +427,7 @@ macro_rules! store_ops {
             /// The live session with this id, or None.
             fn get<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<$ret> {
                 $run(py, &self.core, id_arg(id), |s, id| async move {
-                    Ok(Out::Maybe(s.get(&id).await?.map(Box::new)))
+                    Ok(Out::Maybe(s.get_shared(&id).await?))
                 })
             }
 

@@ -89,6 +89,31 @@ async fn create_cell(
     Ok((created, pool))
 }
 
+/// The get cell: `get` (a copy of the session), or `get_shared`, a read that shares the
+/// stored session instead (what Go's Get does with its Data map), for callers that only look.
+async fn get_cell(
+    store: &Store,
+    pool: &Pool,
+    n: usize,
+    in_flight: usize,
+    warmup: usize,
+    shared: bool,
+) -> Result<Value, BoxError> {
+    let (s, p) = (store.clone(), Arc::clone(pool));
+    measure(n, in_flight, warmup, move |i| {
+        let (s, key) = (s.clone(), p[i % p.len()].get().cloned().unwrap_or_default());
+        async move {
+            let found = if shared {
+                s.get_shared(&key).await?.is_some()
+            } else {
+                s.get(&key).await?.is_some()
+            };
+            found.then_some(()).ok_or_else(|| "lost a session".into())
+        }
+    })
+    .await
+}
+
 async fn cells(
     store: &Store,
     backend: &str,
@@ -112,19 +137,13 @@ async fn cells(
         let id = |p: &[std::sync::OnceLock<String>], i: usize| {
             p[i % p.len()].get().cloned().unwrap_or_default()
         };
-        let (s, p) = (store.clone(), Arc::clone(&pool));
         add(
             "get",
-            measure(n, in_flight, warmup, move |i| {
-                let (s, key) = (s.clone(), id(&p, i));
-                async move {
-                    s.get(&key)
-                        .await?
-                        .map(|_| ())
-                        .ok_or_else(|| "lost a session".into())
-                }
-            })
-            .await?,
+            get_cell(store, &pool, n, in_flight, warmup, false).await?,
+        );
+        add(
+            "get_shared",
+            get_cell(store, &pool, n, in_flight, warmup, true).await?,
         );
         let (s, p) = (store.clone(), Arc::clone(&pool));
         add(

@@ -214,13 +214,19 @@ impl Store {
     /// The live session with this id, or `None` (missing, expired, another site's, malformed
     /// id). Writes nothing but the removal of an expired record.
     pub async fn get(&self, id: &str) -> Result<Option<Session>> {
+        Ok(self.get_shared(id).await?.map(Arc::unwrap_or_clone))
+    }
+
+    /// [`Store::get`] for a caller that only reads the session (a host converting it): the
+    /// memory backend's copy is shared, not cloned.
+    pub async fn get_shared(&self, id: &str) -> Result<Option<Arc<Session>>> {
         let s = &self.inner;
         s.open_check()?;
         if !id::is_well_formed(id) {
             s.malformed_id(None);
             return Ok(None);
         }
-        let Some(session) = s.backend.load(id).await? else {
+        let Some(session) = s.backend.load_shared(id).await? else {
             return Ok(None);
         };
         if session.site_id != s.options.site_id {
@@ -228,7 +234,9 @@ impl Store {
             return Ok(None);
         }
         if !s.is_live(&session) {
-            s.backend.remove(&[session.id], false, s.ctx()).await?;
+            s.backend
+                .remove(std::slice::from_ref(&session.id), false, s.ctx())
+                .await?;
             return Ok(None);
         }
         Ok(Some(session))

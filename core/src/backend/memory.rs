@@ -1,4 +1,5 @@
-//! The in-process backend: sharded records, one index lock, deep copies in and out.
+//! The in-process backend: sharded records, one index lock; a session is copied in, and read
+//! out as a copy (`load`) or shared as it is stored (`load_shared`, never changed in place).
 //!
 //! Locking: reads and plain read-modify-writes (touch, patch, update of the same user) take
 //! only their record's shard lock. Anything that changes the (site, user) index or the set of
@@ -12,7 +13,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id;
 use crate::session::Session;
 use async_trait::async_trait;
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,25 +24,29 @@ const SHARDS: usize = 16;
 pub struct MemoryBackend {
     shards: Box<[Mutex<Shard>]>,
     index: Mutex<Index>,
-    hasher: RandomState,
+    hasher: Hasher,
 }
+
+/// The maps' hash: keys are ids the store wrote (random, or the application's), so a seeded
+/// fast hash is enough; SipHash cost more than the rest of a lookup.
+type Hasher = foldhash::fast::RandomState;
 
 #[derive(Debug, Clone)]
 struct Stored {
-    session: Session,
+    /// Shared: a reader takes it and unlocks the shard; `load_shared` hands it out uncopied.
+    session: Arc<Session>,
     expires_ms: Option<i64>,
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    /// Shared, so that a reader clones the session after the shard is unlocked.
-    records: HashMap<String, Arc<Stored>>,
+    records: HashMap<String, Stored, Hasher>,
     /// (expiry, id) of every record that expires: the sweep pops from the front.
     expiry: BTreeSet<(i64, String)>,
 }
 
 impl Shard {
-    fn put(&mut self, stored: Arc<Stored>) {
+    fn put(&mut self, stored: Stored) {
         if let Some(old) = self.take(&stored.session.id) {
             drop(old);
         }
@@ -52,7 +56,7 @@ impl Shard {
         self.records.insert(stored.session.id.clone(), stored);
     }
 
-    fn take(&mut self, id: &str) -> Option<Arc<Stored>> {
+    fn take(&mut self, id: &str) -> Option<Stored> {
         let stored = self.records.remove(id)?;
         if let Some(exp) = stored.expires_ms {
             self.expiry.remove(&(exp, id.to_owned()));
@@ -116,7 +120,7 @@ impl MemoryBackend {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             index: Mutex::new(Index::default()),
-            hasher: RandomState::new(),
+            hasher: Hasher::default(),
         }
     }
 
@@ -132,8 +136,8 @@ impl MemoryBackend {
         lock(&self.index)
     }
 
-    fn read(&self, id: &str) -> Option<Arc<Stored>> {
-        self.shard(id).records.get(id).map(Arc::clone)
+    fn read(&self, id: &str) -> Option<Stored> {
+        self.shard(id).records.get(id).cloned()
     }
 
     /// Runs an admission for `record`'s (site, user) and applies its decision. The index lock
@@ -169,7 +173,7 @@ impl MemoryBackend {
             if let Some(old) = self.shard(id).take(id) {
                 index.drop_member(&old.session);
                 index.tombstone(id, ctx.tombstone_until_ms);
-                evicted.push(Arc::unwrap_or_clone(old).session);
+                evicted.push(Arc::unwrap_or_clone(old.session));
             }
         }
         for id in &decision.expired {
@@ -193,11 +197,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn stored(record: &Record) -> Arc<Stored> {
-    Arc::new(Stored {
-        session: record.session.clone(),
+fn stored(record: &Record) -> Stored {
+    Stored {
+        session: Arc::new(record.session.clone()),
         expires_ms: record.expires_ms,
-    })
+    }
 }
 
 fn same_membership(a: &Session, b: &Session) -> bool {
@@ -207,7 +211,11 @@ fn same_membership(a: &Session, b: &Session) -> bool {
 #[async_trait]
 impl Backend for MemoryBackend {
     async fn load(&self, id: &str) -> Result<Option<Session>> {
-        Ok(self.read(id).map(|s| s.session.clone()))
+        Ok(self.read(id).map(|s| Session::clone(&s.session)))
+    }
+
+    async fn load_shared(&self, id: &str) -> Result<Option<Arc<Session>>> {
+        Ok(self.read(id).map(|s| s.session))
     }
 
     async fn insert(
@@ -243,7 +251,7 @@ impl Backend for MemoryBackend {
             let Some(current) = shard.records.get(id) else {
                 return Ok(Modified::Missing);
             };
-            let record = change(current.session.clone())?;
+            let record = change(Session::clone(&current.session))?;
             if same_membership(&current.session, &record.session) {
                 shard.put(stored(&record));
                 return Ok(Modified::Written {
@@ -259,7 +267,7 @@ impl Backend for MemoryBackend {
             let Some(current) = self.read(id) else {
                 return Ok(Modified::Missing);
             };
-            let record = change(current.session.clone())?;
+            let record = change(Session::clone(&current.session))?;
             let new_id = &record.session.id;
             if new_id != id
                 && (index.is_tombstoned(new_id, ctx.now_ms) || self.read(new_id).is_some())
@@ -350,7 +358,7 @@ impl Backend for MemoryBackend {
             .into_iter()
             .flatten()
             .filter_map(|id| self.read(id))
-            .map(|s| s.session.clone())
+            .map(|s| Session::clone(&s.session))
             .collect())
     }
 
@@ -379,7 +387,7 @@ impl Backend for MemoryBackend {
         let sessions: Vec<Session> = ids
             .iter()
             .filter_map(|id| self.read(id))
-            .map(|s| s.session.clone())
+            .map(|s| Session::clone(&s.session))
             .collect();
         let cursor = if more { ids.last().cloned() } else { None };
         Ok(Page { sessions, cursor })

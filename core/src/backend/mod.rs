@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::session::Session;
 use async_trait::async_trait;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 /// A record as the core hands it to a backend for writing.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +119,12 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// A record that cannot be decoded is `BACKEND_ERROR` with `session_id_hash`, and must
     /// not affect any other id.
     async fn load(&self, id: &str) -> Result<Option<Session>>;
+
+    /// [`Backend::load`] for a reader that only looks at the session: a backend that keeps
+    /// sessions in memory hands out its own copy instead of making one.
+    async fn load_shared(&self, id: &str) -> Result<Option<Arc<Session>>> {
+        Ok(self.load(id).await?.map(Arc::new))
+    }
 
     /// Stores a new record in one atomic step:
     /// - `SESSION_CONFLICT` if the id exists (expired or not) or has a live tombstone;
