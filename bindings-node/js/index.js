@@ -6,27 +6,9 @@
 
 const native = require('./native.js')
 const { SessionError, CODES } = require('./errors.js')
+const { decode, settled, useLayout } = require('./transfer.js')
 
-// A session as JS sees it, built here from the core's fields: one object literal (V8 makes
-// its shape in one step) with Dates, and `data` decoded by JSON.parse.
-function session(id, userId, siteId, organizationId, data, createdAt, updatedAt, lastAccessedAt, expiresAt, ipAddress, userAgent, version) {
-  return {
-    id,
-    userId,
-    siteId,
-    organizationId,
-    data,
-    createdAt: new Date(createdAt),
-    updatedAt: new Date(updatedAt),
-    lastAccessedAt: new Date(lastAccessedAt),
-    expiresAt: expiresAt === null ? null : new Date(expiresAt),
-    ipAddress,
-    userAgent,
-    version,
-  }
-}
-
-native.registerHost(SessionError, session)
+native.registerHost(SessionError, decode, useLayout)
 
 const TOKEN = Symbol('omnisession.Store')
 const LOGGER_METHODS = ['warn', 'info', 'debug']
@@ -179,27 +161,27 @@ class Store {
   }
 
   create(input) {
-    return this.#native.create(input)
+    return settled(this.#native.create(input))
   }
 
   get(id) {
-    return this.#native.get(id)
+    return settled(this.#native.get(id))
   }
 
   update(session) {
-    return this.#native.update(session)
+    return settled(this.#native.update(session))
   }
 
   patch(id, patch) {
-    return this.#native.patch(id, patch)
+    return settled(this.#native.patch(id, patch))
   }
 
   touch(id) {
-    return this.#native.touch(id)
+    return settled(this.#native.touch(id))
   }
 
   rotate(id) {
-    return this.#native.rotate(id)
+    return settled(this.#native.rotate(id))
   }
 
   delete(id) {
@@ -211,11 +193,11 @@ class Store {
   }
 
   listByUserId(userId) {
-    return this.#native.listByUserId(userId)
+    return settled(this.#native.listByUserId(userId))
   }
 
   list(options) {
-    return this.#native.list(options)
+    return settled(this.#native.list(options))
   }
 
   count() {

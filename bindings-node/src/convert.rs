@@ -2,12 +2,12 @@
 //! coerced), argument shapes, and sessions back to plain JS objects with `Date`s.
 
 use napi::bindgen_prelude::{
-    FnArgs, FromNapiValue, JsObjectValue, JsValue, KeyCollectionMode, KeyConversion, KeyFilter,
-    Object, Unknown,
+    FromNapiValue, JsObjectValue, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, Object,
+    Unknown,
 };
 use napi::{Env, JsString, ValueType};
 use omnisession::json::{MAX_DEPTH, MAX_SAFE_INTEGER, NotJson};
-use omnisession::{Error, ErrorKind, Session};
+use omnisession::{Error, ErrorKind};
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
 
@@ -73,6 +73,13 @@ pub fn is_undefined(v: &Unknown) -> napi::Result<bool> {
 
 /// A string exactly as JS holds it; a lone surrogate has no UTF-8 form and is refused.
 fn js_string(v: Unknown) -> Result<Result<String, &'static str>, Bad> {
+    // Read as UTF-8 first (one copy, the common case). V8 writes a lone surrogate as U+FFFD
+    // there, so only a string whose UTF-8 holds U+FFFD is read again, as UTF-16, to tell a
+    // real U+FFFD from a lone surrogate.
+    let utf8 = String::from_unknown(v)?;
+    if !utf8.contains('\u{FFFD}') {
+        return Ok(Ok(utf8));
+    }
     let s = JsString::from_unknown(v)?.into_utf16()?;
     // The buffer ends with napi's NUL terminator.
     let units = s
@@ -435,46 +442,4 @@ impl<'e> Walker<'_, 'e> {
         }
         Ok(Value::Object(map))
     }
-}
-
-/// The arguments of `index.js`'s `session()` factory, in its order.
-pub type SessionArgs = FnArgs<(
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Value,
-    f64,
-    f64,
-    f64,
-    Option<f64>,
-    String,
-    String,
-    f64,
-)>;
-
-/// A session as Node sees it: a plain object with camelCase names and `Date` timestamps.
-///
-/// `index.js` builds it (an object literal with `Date`s, `data` through `JSON.parse`): V8
-/// makes that shape in one step, where setting a dozen named properties from here costs a
-/// key lookup and a shape change each, most of the time of a memory `get`.
-pub fn session(env: &Env, s: Session) -> napi::Result<Unknown<'_>> {
-    let ms = |t: omnisession::Timestamp| t.unix_ms() as f64;
-    crate::env_data::session_factory(env)?.call(
-        (
-            s.id,
-            s.user_id,
-            s.site_id,
-            s.organization_id,
-            Value::Object(s.data),
-            ms(s.created_at),
-            ms(s.updated_at),
-            ms(s.last_accessed_at),
-            s.expires_at.map(ms),
-            s.ip_address,
-            s.user_agent,
-            s.version as f64,
-        )
-            .into(),
-    )
 }

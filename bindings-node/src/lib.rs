@@ -15,6 +15,7 @@ mod env_data;
 mod error;
 mod options;
 mod settle;
+mod transfer;
 
 use convert::Bad;
 use napi::bindgen_prelude::{FromNapiValue, Function, JsObjectValue, Object, PromiseRaw, Unknown};
@@ -39,17 +40,19 @@ fn init() {
     }
 }
 
-/// Registers this env's `SessionError` class and session factory (called once by `index.js`).
+/// Registers this env's `SessionError` class and `transfer.js`'s decoder (called once by
+/// `index.js`).
 #[allow(clippy::needless_pass_by_value)] // napi passes arguments by value
 #[napi(
-    ts_args_type = "sessionError: new (code: string, message: string, details: Record<string, unknown>) => Error, session: (...fields: unknown[]) => import('./index').Session"
+    ts_args_type = "sessionError: new (code: string, message: string, details: Record<string, unknown>) => Error, decode: () => unknown, useLayout: (numbers: ArrayBuffer, bytes: ArrayBuffer) => void"
 )]
 pub fn register_host(
     env: &Env,
     session_error: Function<error::ErrorArgs, Unknown<'static>>,
-    session: Function<convert::SessionArgs, Unknown<'static>>,
+    decode: env_data::Decode,
+    use_layout: env_data::UseLayout,
 ) -> Result<()> {
-    env_data::register(env, &session_error, &session)
+    env_data::register(env, &session_error, &decode, &use_layout)
 }
 
 /// The salted hash that stands for a session id in violation events, logs and error details.
@@ -350,109 +353,75 @@ impl NativeStore {
     /// Creates a session.
     #[napi(
         ts_args_type = "input?: import('./index').NewSession",
-        ts_return_type = "Promise<import('./index').Session>"
+        ts_return_type = "true | null | Promise<import('./index').Session>"
     )]
-    pub fn create<'e>(
-        &self,
-        env: &'e Env,
-        input: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Unknown<'e>>> {
+    pub fn create<'e>(&self, env: &'e Env, input: Unknown<'e>) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
         let new = new_session(env, &store, input);
-        settle::promise(
-            env,
-            async move { store.create(new?).await },
-            convert::session,
-        )
+        settle::sessions(env, async move { store.create(new?).await })
     }
 
     /// The live session with this id, or null.
     #[napi(
         ts_args_type = "id: string",
-        ts_return_type = "Promise<import('./index').Session | null>"
+        ts_return_type = "true | null | Promise<import('./index').Session | null>"
     )]
-    pub fn get<'e>(
-        &self,
-        env: &'e Env,
-        id: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Option<Unknown<'e>>>> {
+    pub fn get<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
         let id = id_arg(id);
-        settle::promise(env, async move { store.get(&id?).await }, |env, s| {
-            s.map(|s| convert::session(env, s)).transpose()
-        })
+        settle::sessions(env, async move { store.get_shared(&id?).await })
     }
 
     /// Replaces a session's data (whole record); `version`, if given, must match.
     #[napi(
         ts_args_type = "session: import('./index').SessionUpdate",
-        ts_return_type = "Promise<import('./index').Session>"
+        ts_return_type = "true | null | Promise<import('./index').Session>"
     )]
-    pub fn update<'e>(
-        &self,
-        env: &'e Env,
-        session: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Unknown<'e>>> {
+    pub fn update<'e>(&self, env: &'e Env, session: Unknown<'e>) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
         let update = session_update(env, &store, session);
-        settle::promise(
-            env,
-            async move { store.update(update?).await },
-            convert::session,
-        )
+        settle::sessions(env, async move { store.update(update?).await })
     }
 
     /// Sets and removes top-level data keys atomically.
     #[napi(
         ts_args_type = "id: string, patch: import('./index').SessionPatch",
-        ts_return_type = "Promise<import('./index').Session>"
+        ts_return_type = "true | null | Promise<import('./index').Session>"
     )]
     pub fn patch<'e>(
         &self,
         env: &'e Env,
         id: Unknown<'e>,
         patch: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Unknown<'e>>> {
+    ) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
         let args = id_arg(id).and_then(|id| Ok((patch_arg(env, &store, &id, patch)?, id)));
-        settle::promise(
-            env,
-            async move {
-                let (patch, id) = args?;
-                store.patch(&id, patch).await
-            },
-            convert::session,
-        )
+        settle::sessions(env, async move {
+            let (patch, id) = args?;
+            store.patch(&id, patch).await
+        })
     }
 
     /// Marks the session used now (moves the idle expiry).
     #[napi(
         ts_args_type = "id: string",
-        ts_return_type = "Promise<import('./index').Session>"
+        ts_return_type = "true | null | Promise<import('./index').Session>"
     )]
-    pub fn touch<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<PromiseRaw<'e, Unknown<'e>>> {
+    pub fn touch<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
         let id = id_arg(id);
-        settle::promise(
-            env,
-            async move { store.touch(&id?).await },
-            convert::session,
-        )
+        settle::sessions(env, async move { store.touch(&id?).await })
     }
 
     /// Gives the session a new id; the old one is gone.
     #[napi(
         ts_args_type = "id: string",
-        ts_return_type = "Promise<import('./index').Session>"
+        ts_return_type = "true | null | Promise<import('./index').Session>"
     )]
-    pub fn rotate<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<PromiseRaw<'e, Unknown<'e>>> {
+    pub fn rotate<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
         let id = id_arg(id);
-        settle::promise(
-            env,
-            async move { store.rotate(&id?).await },
-            convert::session,
-        )
+        settle::sessions(env, async move { store.rotate(&id?).await })
     }
 
     /// Deletes a session (a missing one is not an error).
@@ -485,52 +454,26 @@ impl NativeStore {
     /// This site's live sessions of a user, oldest first.
     #[napi(
         ts_args_type = "userId: string | number",
-        ts_return_type = "Promise<import('./index').Session[]>"
+        ts_return_type = "true | null | Promise<import('./index').Session[]>"
     )]
-    pub fn list_by_user_id<'e>(
-        &self,
-        env: &'e Env,
-        user_id: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Vec<Unknown<'e>>>> {
+    pub fn list_by_user_id<'e>(&self, env: &'e Env, user_id: Unknown<'e>) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
         let user = user_arg(user_id);
-        settle::promise(
-            env,
-            async move { store.list_by_user_id(&user?).await },
-            |env, list| list.into_iter().map(|s| convert::session(env, s)).collect(),
-        )
+        settle::sessions(env, async move { store.list_by_user_id(&user?).await })
     }
 
     /// One page of this site's live sessions.
     #[napi(
         ts_args_type = "options?: import('./index').ListOptions",
-        ts_return_type = "Promise<import('./index').SessionPage>"
+        ts_return_type = "true | null | Promise<import('./index').SessionPage>"
     )]
-    pub fn list<'e>(
-        &self,
-        env: &'e Env,
-        options: Unknown<'e>,
-    ) -> Result<PromiseRaw<'e, Object<'e>>> {
+    pub fn list<'e>(&self, env: &'e Env, options: Unknown<'e>) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
         let args = list_arg(options);
-        settle::promise(
-            env,
-            async move {
-                let (cursor, limit) = args?;
-                store.list(cursor.as_deref(), limit).await
-            },
-            |env, page| {
-                let sessions: Vec<Unknown> = page
-                    .sessions
-                    .into_iter()
-                    .map(|s| convert::session(env, s))
-                    .collect::<Result<_>>()?;
-                let mut out = Object::new(env)?;
-                out.set_named_property("sessions", sessions)?;
-                out.set_named_property("cursor", page.cursor)?;
-                Ok(out)
-            },
-        )
+        settle::sessions(env, async move {
+            let (cursor, limit) = args?;
+            store.list(cursor.as_deref(), limit).await
+        })
     }
 
     /// Number of this site's live sessions.

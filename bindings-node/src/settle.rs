@@ -14,13 +14,14 @@
 //! Polling first on another thread is sound for any future: the first poll on the runtime
 //! registers the real waker, and a future only ever wakes the waker of its latest poll.
 //!
-//! The only `unsafe` of the binding is here: raw Node-API promise and threadsafe-function
+//! `unsafe` is here and in `transfer.rs` only: raw Node-API promise and threadsafe-function
 //! calls, each on the thread Node-API asks for (said at each block).
 #![allow(unsafe_code)]
 
 use crate::error;
+use crate::transfer::{self, Sessions};
 use futures_util::FutureExt as _;
-use napi::bindgen_prelude::{PromiseRaw, ToNapiValue, spawn, within_runtime_if_available};
+use napi::bindgen_prelude::{PromiseRaw, ToNapiValue, Unknown, spawn, within_runtime_if_available};
 use napi::{Env, JsError, JsValue as _, check_status, sys};
 use omnisession::Error;
 use std::ffi::c_void;
@@ -44,6 +45,65 @@ where
     F: Future<Output = Result<T, Error>> + Send + 'static,
     C: FnOnce(&'env Env, T) -> napi::Result<V> + Send + 'static,
 {
+    let promise = match start(env, fut, to_js_value)? {
+        First::Ready(result, to_js_value) => {
+            let (deferred, promise) = new_promise(env)?;
+            // SAFETY: on the JS thread of `env`, with the deferred it made.
+            unsafe { settle(env.raw(), deferred, conclude(env, result, to_js_value)) };
+            promise
+        }
+        First::Pending(promise) => promise,
+    };
+    Ok(PromiseRaw::new(env.raw(), promise))
+}
+
+/// Runs `fut`, whose result is made of sessions. Ready at once, it is written for
+/// `transfer.js` to decode on the spot and this returns `true` (or `null`: no session), with
+/// no Promise made here; otherwise a Promise of the decoded result. A failure is always a
+/// rejected Promise.
+pub fn sessions<'env, T, F>(env: &'env Env, fut: F) -> napi::Result<Unknown<'env>>
+where
+    T: Sessions,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let to_js = |env: &'env Env, v: T| transfer::to_js(env, &v);
+    let failure = match start(env, fut, to_js)? {
+        First::Ready(Ok(v), _) => match transfer::to_written(env, &v) {
+            Ok(written) => return Ok(written),
+            Err(e) => e,
+        },
+        First::Ready(Err(e), _) => error::to_js(env, &e),
+        // SAFETY: a Promise just made on the JS thread of `env`.
+        First::Pending(promise) => {
+            return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) });
+        }
+    };
+    let (deferred, promise) = new_promise(env)?;
+    // SAFETY: on the JS thread of `env`, with the deferred it made.
+    unsafe {
+        let reason = JsError::from(failure).into_value(env.raw());
+        settle(env.raw(), deferred, Err(reason));
+        Ok(Unknown::from_raw_unchecked(env.raw(), promise))
+    }
+}
+
+/// What the first poll of an operation left.
+enum First<T, C> {
+    /// Its result, and the converter the caller still holds.
+    Ready(Result<T, Error>, C),
+    /// The Promise the completion queue will settle.
+    Pending(sys::napi_value),
+}
+
+/// Polls `fut` once on the JS thread; if it must wait, hands it to the runtime with a
+/// Promise that `to_js_value` of its result settles.
+fn start<'env, T, V, F, C>(env: &'env Env, fut: F, to_js_value: C) -> napi::Result<First<T, C>>
+where
+    T: Send + 'static,
+    V: ToNapiValue,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    C: FnOnce(&'env Env, T) -> napi::Result<V> + Send + 'static,
+{
     let mut guarded = Box::pin(async move {
         AssertUnwindSafe(fut)
             .catch_unwind()
@@ -51,36 +111,31 @@ where
             .unwrap_or_else(|p| Err(error::panicked(&*p)))
     });
     let completions = Completions::of(env)?;
-    let (deferred, promise) = new_promise(env)?;
     let first = within_runtime_if_available(|| {
         guarded
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
     });
-    match first {
-        Poll::Ready(result) => {
-            // SAFETY: on the JS thread of `env`, with the deferred it made.
-            unsafe { settle(env.raw(), deferred, conclude(env, result, to_js_value)) };
-        }
-        Poll::Pending => {
-            let queue = completions.begin(env)?;
-            let deferred = Deferred(deferred);
-            spawn(async move {
-                let result = guarded.await;
-                queue.push(Done {
-                    deferred,
-                    settle: Box::new(move |raw| {
-                        let env = Env::from_raw(raw);
-                        // SAFETY: the value is turned into a raw handle before `env` goes; the
-                        // `'env` of the converter's signature is the caller's, not this one.
-                        let env: &'env Env = unsafe { &*ptr::from_ref(&env) };
-                        conclude(env, result, to_js_value)
-                    }),
-                });
-            });
-        }
+    if let Poll::Ready(result) = first {
+        return Ok(First::Ready(result, to_js_value));
     }
-    Ok(PromiseRaw::new(env.raw(), promise))
+    let (deferred, promise) = new_promise(env)?;
+    let queue = completions.begin(env)?;
+    let deferred = Deferred(deferred);
+    spawn(async move {
+        let result = guarded.await;
+        queue.push(Done {
+            deferred,
+            settle: Box::new(move |raw| {
+                let env = Env::from_raw(raw);
+                // SAFETY: the value is turned into a raw handle before `env` goes; the
+                // `'env` of the converter's signature is the caller's, not this one.
+                let env: &'env Env = unsafe { &*ptr::from_ref(&env) };
+                conclude(env, result, to_js_value)
+            }),
+        });
+    });
+    Ok(First::Pending(promise))
 }
 
 /// A settled outcome: the value to resolve with, or the one to reject with.

@@ -20,9 +20,14 @@ import { FetchSessions } from 'omnisession/fetch'
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 
+// What a native operation resolves to: an operation made of sessions, ready at once, returns
+// true (written for the public Store to decode) or null, instead of a Promise.
+type Settled<R> = R extends Promise<infer T> ? T : never
+type Public<S> = { [K in keyof S]: S[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Settled<R>> : S[K] }
+
 // The public Store has exactly the native operations, each with the same signature.
 export const sameOperations: Same<keyof Store, keyof NativeStore> = true
-export const sameSignatures: Same<Pick<Store, keyof NativeStore>, Pick<NativeStore, keyof NativeStore>> = true
+export const sameSignatures: Same<Pick<Store, keyof NativeStore>, Public<Pick<NativeStore, keyof NativeStore>>> = true
 export const sameClock: Same<ManualClock, NativeClock> = true
 export const sameMemory: Same<MemoryBackend, NativeMemory> = true
 export const sharedMemory: StoreOptions = { backend: new MemoryBackend() }

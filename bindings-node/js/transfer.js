@@ -1,0 +1,179 @@
+'use strict'
+
+// Builds the sessions the native module writes (bindings-node/src/transfer.rs has the layout)
+// into two buffers this env shares with it: numbers, and the UTF-8 of every string. Objects
+// made here are plain objects and arrays, as JSON.parse would make them; the JIT compiles
+// this once for every session shape.
+
+const RESULT_ONE = 1
+const RESULT_MANY = 2
+const RESULT_PAGE = 3
+
+const OBJECT = 1
+const ARRAY = 2
+const STRING = 3
+const NUMBER = 4
+const TRUE = 5
+const FALSE = 6
+const NULL = 7
+
+const KEY = 1
+const NEW_KEY = 2
+const TEXT_KEY = 3
+
+let layout = new Float64Array(0)
+let bytes = Buffer.alloc(0)
+let at = 0
+// Buffer's own decoders (what buf.toString(encoding, start, end) ends in): Latin-1 is a plain
+// copy, right for a result whose every string is ASCII.
+let slice = Buffer.prototype.utf8Slice
+let ascii = false
+// Data keys by the index the native side gave them: internalized once, used as they are.
+const keys = []
+
+function useLayout(numbers, text) {
+  layout = new Float64Array(numbers)
+  bytes = Buffer.from(text)
+}
+
+/** Decodes the result the native side has just written. */
+function decode() {
+  ascii = layout[1] === 1
+  slice = ascii ? Buffer.prototype.latin1Slice : Buffer.prototype.utf8Slice
+  at = 2
+  switch (layout[0]) {
+    case RESULT_ONE:
+      return session()
+    case RESULT_MANY:
+      return sessions()
+    case RESULT_PAGE: {
+      const list = sessions()
+      return { sessions: list, cursor: string() }
+    }
+    default:
+      throw new Error(`omnisession: unknown result layout ${layout[0]}`)
+  }
+}
+
+/** A native result: settled at once (true: written, to decode now; null), or a Promise. */
+function settled(result) {
+  if (result === true) return Promise.resolve(decode())
+  return result === null ? Promise.resolve(null) : result
+}
+
+function sessions() {
+  const n = layout[at++]
+  const list = []
+  for (let i = 0; i < n; i++) list.push(session())
+  return list
+}
+
+function string() {
+  const start = layout[at]
+  const end = layout[at + 1]
+  at += 2
+  if (start < 0) return null
+  if (start === end) return ''
+  return ascii && end - start <= SHORT ? shortAscii(start, end) : slice.call(bytes, start, end)
+}
+
+// A short ASCII string is made here from its bytes: a call into C++ costs more than that.
+// Below 13 characters V8 concatenates into a flat string, so this makes one.
+const SHORT = 12
+const char = String.fromCharCode
+
+function shortAscii(start, end) {
+  const b = bytes
+  let out = ''
+  for (let i = start; i < end; i += 4) {
+    const left = end - i
+    out += left >= 4 ? char(b[i], b[i + 1], b[i + 2], b[i + 3]) : left === 3 ? char(b[i], b[i + 1], b[i + 2]) : left === 2 ? char(b[i], b[i + 1]) : char(b[i])
+  }
+  return out
+}
+
+function date(ms) {
+  return Number.isNaN(ms) ? null : new Date(ms)
+}
+
+// One object literal: V8 gives every session the same shape in one step.
+function session() {
+  const id = string()
+  const userId = string()
+  const siteId = string()
+  const organizationId = string()
+  const createdAt = new Date(layout[at])
+  const updatedAt = new Date(layout[at + 1])
+  const lastAccessedAt = new Date(layout[at + 2])
+  const expiresAt = date(layout[at + 3])
+  at += 4
+  const ipAddress = string()
+  const userAgent = string()
+  const version = layout[at++]
+  const data = value()
+  return { id, userId, siteId, organizationId, data, createdAt, updatedAt, lastAccessedAt, expiresAt, ipAddress, userAgent, version }
+}
+
+function value() {
+  switch (layout[at++]) {
+    case OBJECT:
+      return object()
+    case ARRAY: {
+      const n = layout[at++]
+      const items = []
+      for (let i = 0; i < n; i++) items.push(value())
+      return items
+    }
+    case STRING:
+      return string()
+    case NUMBER:
+      return layout[at++]
+    case TRUE:
+      return true
+    case FALSE:
+      return false
+    case NULL:
+      return null
+    default:
+      throw new Error(`omnisession: unknown value layout ${layout[at - 1]}`)
+  }
+}
+
+function object() {
+  const n = layout[at++]
+  const out = {}
+  for (let i = 0; i < n; i++) {
+    const name = key()
+    const v = value()
+    if (name === '__proto__') {
+      // An own property, as JSON.parse makes it; assigning would set the prototype.
+      Object.defineProperty(out, name, { value: v, writable: true, enumerable: true, configurable: true })
+    } else {
+      out[name] = v
+    }
+  }
+  return out
+}
+
+function key() {
+  switch (layout[at++]) {
+    case KEY:
+      return keys[layout[at++]]
+    case NEW_KEY: {
+      const index = layout[at++]
+      keys[index] = internalize(string())
+      return keys[index]
+    }
+    case TEXT_KEY:
+      return string()
+    default:
+      throw new Error(`omnisession: unknown key layout ${layout[at - 1]}`)
+  }
+}
+
+// A property name as V8 keeps it (internalized), so later objects use it without a lookup.
+function internalize(name) {
+  return Object.keys({ [name]: 0 })[0]
+}
+
+module.exports = { decode, settled, useLayout }
