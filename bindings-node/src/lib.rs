@@ -29,7 +29,7 @@ use std::sync::Arc;
 fn init() {
     // One runtime per process, built by the core's builder; napi owns it from here on (and
     // may replace it when the last env exits, which is why the core prefers the current one).
-    match omnisession::runtime::builder().build() {
+    match omnisession::runtime::host_builder().build() {
         Ok(rt) => {
             omnisession::runtime::install_handle(rt.handle().clone());
             napi::bindgen_prelude::create_custom_tokio_runtime(rt);

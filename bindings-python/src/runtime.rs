@@ -39,7 +39,7 @@ pub fn handle() -> Handle {
     {
         return handle.clone();
     }
-    let runtime = omnisession::runtime::builder()
+    let runtime = omnisession::runtime::host_builder()
         .build()
         .expect("cannot start the omnisession tokio runtime");
     let handle = runtime.handle().clone();
