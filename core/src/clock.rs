@@ -21,10 +21,14 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        Timestamp::from_unix_ms(i64::try_from(ms).unwrap_or(i64::MAX))
+        // Seconds and milliseconds apart: `as_millis` divides a u128, a good part of a get.
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+            i64::try_from(d.as_secs())
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000)
+                .saturating_add(i64::from(d.subsec_millis()))
+        });
+        Timestamp::from_unix_ms(ms)
     }
 }
 

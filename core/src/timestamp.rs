@@ -23,7 +23,12 @@ impl Timestamp {
 
     /// Unix milliseconds, rounded down (the unit every backend compares expiry in).
     pub fn unix_ms(self) -> i64 {
-        self.0.div_euclid(NANOS_PER_MILLI) as i64
+        // Every instant from 1678 to 2262 fits an i64 of nanoseconds, whose division costs a
+        // fraction of an i128's (a get reads several timestamps).
+        match i64::try_from(self.0) {
+            Ok(nanos) => nanos.div_euclid(NANOS_PER_MILLI as i64),
+            Err(_) => self.0.div_euclid(NANOS_PER_MILLI) as i64,
+        }
     }
 
     /// Unix nanoseconds.
@@ -137,5 +142,22 @@ mod tests {
     fn unix_ms_rounds_down_before_the_epoch() {
         assert_eq!(Timestamp::from_unix_nanos(-1).unix_ms(), -1);
         assert_eq!(Timestamp::from_unix_nanos(1_999_999).unix_ms(), 1);
+    }
+
+    #[test]
+    fn unix_ms_is_exact_beyond_what_i64_nanoseconds_hold() {
+        for text in [
+            "0000-01-01T00:00:00.999999999Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "1677-09-21T00:12:43.145224191Z",
+            "2262-04-11T23:47:16.854775808Z",
+        ] {
+            let t = Timestamp::parse(text).unwrap();
+            assert_eq!(
+                i128::from(t.unix_ms()),
+                t.unix_nanos().div_euclid(1_000_000),
+                "{text}"
+            );
+        }
     }
 }
