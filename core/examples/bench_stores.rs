@@ -91,6 +91,9 @@ async fn create_cell(
 
 /// The get cell: `get` (a copy of the session), or `get_shared`, a read that shares the
 /// stored session instead (what Go's Get does with its Data map), for callers that only look.
+///
+/// The store and the pool are leaked for the cell, as Go's closure holds plain pointers: an
+/// `Arc` cloned per op would put two contended atomic counters in every measured call.
 async fn get_cell(
     store: &Store,
     pool: &Pool,
@@ -99,17 +102,16 @@ async fn get_cell(
     warmup: usize,
     shared: bool,
 ) -> Result<Value, BoxError> {
-    let (s, p) = (store.clone(), Arc::clone(pool));
-    measure(n, in_flight, warmup, move |i| {
-        let (s, key) = (s.clone(), p[i % p.len()].get().cloned().unwrap_or_default());
-        async move {
-            let found = if shared {
-                s.get_shared(&key).await?.is_some()
-            } else {
-                s.get(&key).await?.is_some()
-            };
-            found.then_some(()).ok_or_else(|| "lost a session".into())
-        }
+    let s: &'static Store = Box::leak(Box::new(store.clone()));
+    let p: &'static [std::sync::OnceLock<String>] = Box::leak(pool.to_vec().into_boxed_slice());
+    measure(n, in_flight, warmup, move |i| async move {
+        let key = p[i % p.len()].get().map_or("", String::as_str);
+        let found = if shared {
+            s.get_shared(key).await?.is_some()
+        } else {
+            s.get(key).await?.is_some()
+        };
+        found.then_some(()).ok_or_else(|| "lost a session".into())
     })
     .await
 }
