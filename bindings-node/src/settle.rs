@@ -46,12 +46,7 @@ where
     C: FnOnce(&'env Env, T) -> napi::Result<V> + Send + 'static,
 {
     let promise = match start(env, fut, to_js_value)? {
-        First::Ready(result, to_js_value) => {
-            let (deferred, promise) = new_promise(env)?;
-            // SAFETY: on the JS thread of `env`, with the deferred it made.
-            unsafe { settle(env.raw(), deferred, conclude(env, result, to_js_value)) };
-            promise
-        }
+        First::Ready(result, to_js_value) => settled(env, conclude(env, result, to_js_value))?,
         First::Pending(promise) => promise,
     };
     Ok(PromiseRaw::new(env.raw(), promise))
@@ -78,13 +73,19 @@ where
             return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) });
         }
     };
+    // SAFETY: on the JS thread of `env`.
+    let reason = unsafe { JsError::from(failure).into_value(env.raw()) };
+    let promise = settled(env, Err(reason))?;
+    // SAFETY: a Promise just made on the JS thread of `env`.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
+}
+
+/// A Promise settled with `outcome` already.
+fn settled(env: &Env, outcome: Outcome) -> napi::Result<sys::napi_value> {
     let (deferred, promise) = new_promise(env)?;
     // SAFETY: on the JS thread of `env`, with the deferred it made.
-    unsafe {
-        let reason = JsError::from(failure).into_value(env.raw());
-        settle(env.raw(), deferred, Err(reason));
-        Ok(Unknown::from_raw_unchecked(env.raw(), promise))
-    }
+    unsafe { settle(env.raw(), deferred, outcome) };
+    Ok(promise)
 }
 
 /// What the first poll of an operation left.

@@ -98,11 +98,10 @@ pub struct Encoder {
     layout: Vec<f64>,
     /// Every string of the result, as UTF-8.
     bytes: Vec<u8>,
-    /// Interned keys by index, and the index of each.
-    keys: Vec<Box<str>>,
-    index: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
-    /// How many keys were interned before the last result: those after are new in it.
-    committed: usize,
+    /// Interned keys and their index (0, 1, 2, … in the order they were sent).
+    keys: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    /// The keys the last result interned: forgotten if JS never decoded it.
+    fresh: Vec<Box<str>>,
     shared: Option<(Shared, Shared)>,
 }
 
@@ -128,9 +127,9 @@ impl Encoder {
     pub fn write(&mut self, env: &Env, host: &Host, result: &dyn Sessions) -> napi::Result<bool> {
         self.layout.clear();
         self.bytes.clear();
-        self.committed = self.keys.len();
+        self.fresh.clear();
         // The header: what the result is (set by `encode`), whether its strings are ASCII.
-        self.layout.push(0.0);
+        self.layout.extend([0.0, 0.0]);
         if !result.encode(self) {
             return Ok(false);
         }
@@ -142,8 +141,8 @@ impl Encoder {
 
     /// Keys new in the last result, when JS never decoded it, are not interned after all.
     pub fn forget_new_keys(&mut self) {
-        for key in self.keys.drain(self.committed..) {
-            self.index.remove(&key);
+        for key in self.fresh.drain(..) {
+            self.keys.remove(&key);
         }
     }
 
@@ -182,7 +181,6 @@ impl Encoder {
 
     fn kind(&mut self, kind: f64) {
         self.layout[0] = kind;
-        self.layout.push(0.0); // the ASCII flag, set by `write`
     }
 
     fn sessions(&mut self, list: &[Session]) {
@@ -231,12 +229,13 @@ impl Encoder {
     }
 
     fn key(&mut self, key: &str) {
-        if let Some(&i) = self.index.get(key) {
+        if let Some(&i) = self.keys.get(key) {
             self.layout.extend([KEY, f64::from(i)]);
         } else if key.len() <= MAX_KEY_LEN && self.keys.len() < MAX_KEYS {
+            // Indices stay dense: forgotten keys were the last ones given.
             let i = self.keys.len() as u32;
-            self.keys.push(key.into());
-            self.index.insert(key.into(), i);
+            self.keys.insert(key.into(), i);
+            self.fresh.push(key.into());
             self.layout.extend([NEW_KEY, f64::from(i)]);
             self.str(key);
         } else {
