@@ -24,22 +24,25 @@ const TEXT_KEY = 3
 let layout = new Float64Array(0)
 let bytes = Buffer.alloc(0)
 let at = 0
-// Buffer's own decoders (what buf.toString(encoding, start, end) ends in): Latin-1 is a plain
-// copy, right for a result whose every string is ASCII.
-let slice = Buffer.prototype.utf8Slice
+// Buffer's own decoders (what buf.toString(encoding, start, end) ends in; undocumented, so
+// toString stands in should a Node lack them): Latin-1 is a plain copy, right for a result
+// whose every string is ASCII.
+const utf8 = Buffer.prototype.utf8Slice ?? function utf8(start, end) { return this.toString('utf8', start, end) }
+const latin1 = Buffer.prototype.latin1Slice ?? function latin1(start, end) { return this.toString('latin1', start, end) }
+let slice = utf8
 let ascii = false
 // Data keys by the index the native side gave them: internalized once, used as they are.
 const keys = []
 
-function useLayout(numbers, text) {
+function useLayout(numbers, strings) {
   layout = new Float64Array(numbers)
-  bytes = Buffer.from(text)
+  bytes = Buffer.from(strings)
 }
 
 /** Decodes the result the native side has just written. */
 function decode() {
   ascii = layout[1] === 1
-  slice = ascii ? Buffer.prototype.latin1Slice : Buffer.prototype.utf8Slice
+  slice = ascii ? latin1 : utf8
   at = 2
   switch (layout[0]) {
     case RESULT_ONE:
