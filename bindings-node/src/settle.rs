@@ -111,7 +111,6 @@ where
             .await
             .unwrap_or_else(|p| Err(error::panicked(&*p)))
     });
-    let completions = Completions::of(env)?;
     let first = within_runtime_if_available(|| {
         guarded
             .as_mut()
@@ -121,7 +120,7 @@ where
         return Ok(First::Ready(result, to_js_value));
     }
     let (deferred, promise) = new_promise(env)?;
-    let queue = completions.begin(env)?;
+    let queue = Completions::of(env)?.begin(env)?;
     let deferred = Deferred(deferred);
     spawn(async move {
         let result = guarded.await;
