@@ -10,8 +10,14 @@ use std::path::Path;
 const SCHEMA_VERSION: i64 = 1;
 
 /// The schema. `sessions.record` is the wire JSON; the other columns are copies of what the
-/// queries need, written from the same [`Record`](crate::backend::Record). `(site, id)` serves
-/// the paged listing in id order, `(site, user_id)` the per-user index, `expires_ms` the sweep.
+/// queries need, written from the same [`Record`](crate::backend::Record). The primary key
+/// serves lookups and the paged listing in id order, `(site, user_id)` the per-user index,
+/// `expires_ms` the sweep.
+///
+/// Only one index is in random (id) order: every create, delete and swept session changes a
+/// random page of each such index, so in a large file they set the cost of a write. An index
+/// on `(site, id)` for listing one site of several was dropped for that reason (the listing
+/// reads the primary key in id order and skips other sites' rows).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
     id          TEXT PRIMARY KEY NOT NULL,
@@ -23,7 +29,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     record      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_site_user ON sessions (site, user_id);
-CREATE INDEX IF NOT EXISTS sessions_site_id ON sessions (site, id);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_ms);
 CREATE TABLE IF NOT EXISTS tombstones (
     id       TEXT PRIMARY KEY NOT NULL,
@@ -31,6 +36,9 @@ CREATE TABLE IF NOT EXISTS tombstones (
 );
 CREATE INDEX IF NOT EXISTS tombstones_until ON tombstones (until_ms);
 ";
+
+/// Indexes earlier builds of this schema version made and this one does not keep.
+const DROPPED: &str = "DROP INDEX IF EXISTS sessions_site_id;";
 
 /// WAL, `synchronous=NORMAL` and the schema.
 pub(super) fn configure_writer(conn: &Connection, in_memory: bool) -> Result<()> {
@@ -57,7 +65,8 @@ pub(super) fn configure_writer(conn: &Connection, in_memory: bool) -> Result<()>
                 c.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(opening)
             }
-            SCHEMA_VERSION => Ok(()),
+            // Files made before it was dropped still carry the listing index.
+            SCHEMA_VERSION => c.execute_batch(DROPPED).map_err(opening),
             other => Err(Error::backend(format!(
                 "sqlite: the database has schema version {other}; this build reads version \
                  {SCHEMA_VERSION}"
@@ -85,5 +94,22 @@ mod tests {
             .unwrap();
         let err = configure_writer(&conn, true).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BackendError);
+    }
+
+    #[test]
+    fn an_index_this_build_dropped_is_dropped_from_an_older_file() {
+        let conn = Connection::open_in_memory().unwrap();
+        configure_writer(&conn, true).unwrap();
+        conn.execute_batch("CREATE INDEX sessions_site_id ON sessions (site, id)")
+            .unwrap();
+        configure_writer(&conn, true).unwrap();
+        let left: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sessions_site_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }
