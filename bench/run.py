@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import redis_benchmark  # noqa: E402
 from harness.redis_server import redis_server  # noqa: E402
 from harness.scenarios import BENCH, python_default, scenarios  # noqa: E402
-from harness.tables import matrix, scaling_table, targets_table  # noqa: E402
+from harness.tables import matrix, pairs_table, scaling_table, targets_table  # noqa: E402
 
 
 def main() -> int:
@@ -72,6 +72,7 @@ def report(rows, out) -> None:
     sections = ["## Targets", "", targets_table(rows), ""]
     if skipped:
         sections += ["Skipped:", *skipped, ""]
+    sections += ["## Head to head (Node targets)", "", pairs_table(rows)]
     for runner in ("node", "python", "django", "rust", "go", "redis-benchmark"):
         sections += [f"## {runner}", "", matrix(rows, runner)]
     sections += ["## Scaling, cleanup, memory", "", scaling_table(rows), ""]

@@ -65,6 +65,8 @@ def scenarios(smoke: bool, redis_url: str, tmp: str, out: str, python: str) -> L
         rust.insert(2, "--release")
     return [
         Scenario("node", ["node", "workloads.mjs", *common, "--out", res("node"), "--n", n], node),
+        Scenario("pairs", ["node", "pairs.mjs", *common, "--out", res("pairs"), "--n", "20" if smoke else "20000",
+                           "--rounds", "2" if smoke else "9", "--pool", "20" if smoke else "10000"], node),
         Scenario("python", [python, "workloads.py", *common, "--out", res("python"), "--n", n], py),
         Scenario("django-sqlite", [python, "django_bench.py", *common, "--out", res("django-sqlite"),
                                    "--n", "20" if smoke else "3000", "--backend", "sqlite"], py),

@@ -16,12 +16,24 @@ def _fmt(r: Dict) -> str:
 
 
 def targets_table(rows: List[Dict]) -> str:
-    out = ["| target | measured | goal | met |", "|---|---|---|---|"]
+    out = ["| target | measured | goal | met | note |", "|---|---|---|---|---|"]
     for t in targets(rows):
         v = "n/a" if t["ratio"] is None else f"{t['ratio']:.2f}"
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
-        out.append(f"| {t['target']} | {v} | {t['goal']} | {met} |")
+        out.append(f"| {t['target']} | {v} | {t['goal']} | {met} | {t['note']} |")
     return "\n".join(out)
+
+
+def pairs_table(rows: List[Dict]) -> str:
+    """Each head-to-head side: its median and every round, in the order they ran."""
+    sides = [r for r in rows if r.get("runner") == "pairs" and "rounds" in r]
+    if not sides:
+        return "_pairs: not run_\n"
+    out = ["| pair | store | median ops/s (p50/p99 µs) | rounds, ops/s |", "|---|---|---|---|"]
+    for r in sides:
+        rounds = ", ".join(f"{x / 1000:.1f} k" for x in r["rounds"])
+        out.append(f"| {r['pair']} | {r['impl']} | {_fmt(r)} | {rounds} |")
+    return "\n".join(out) + "\n"
 
 
 def matrix(rows: List[Dict], runner: str) -> str:
