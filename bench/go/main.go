@@ -70,7 +70,12 @@ func main() {
 	redisURL := flag.String("redis", "", "redis URL")
 	out := flag.String("out", "", "output JSON file")
 	n := flag.Int("n", 10000, "operations per cell")
+	gets := flag.Bool("gets", false, "only the cells the Rust-vs-Go targets divide: 1 KiB, 64 in flight, create (the fill) and get")
 	flag.Parse()
+	sizes, inFlights := []int{1024, 16384}, []int{1, 64}
+	if *gets {
+		sizes, inFlights = []int{1024}, []int{64}
+	}
 	warmup := max(5, *n/20)
 	consume := max(5, (*n-2*warmup)/2)
 	ctx := context.Background()
@@ -89,9 +94,9 @@ func main() {
 		},
 	}
 	for _, backend := range []string{"memory", "redis"} {
-		for _, size := range []int{1024, 16384} {
+		for _, size := range sizes {
 			store := open[backend](fmt.Sprintf("%s%d", backend, size))
-			for _, inFlight := range []int{1, 64} {
+			for _, inFlight := range inFlights {
 				add := func(op string, r row) {
 					r["runner"], r["impl"], r["backend"], r["op"], r["size"], r["in_flight"] = "go", "omnistorage-core", backend, op, size, inFlight
 					results = append(results, r)
@@ -110,6 +115,9 @@ func main() {
 					_, err := store.Get(ctx, pool[i%len(pool)].ID)
 					return err
 				}))
+				if *gets {
+					continue
+				}
 				// The application holds the session it loaded and writes it back whole.
 				add("save", measure(*n, inFlight, warmup, func(i int) error {
 					s, err := store.Get(ctx, pool[i%len(pool)].ID)

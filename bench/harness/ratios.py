@@ -44,37 +44,39 @@ def targets(rows: List[Dict]) -> List[Dict]:
         met = None if value is None else (value >= goal if higher else value <= goal)
         t.append({"target": name, "ratio": value, "goal": ("≥ " if higher else "≤ ") + f"{goal:g}", "met": met, "note": note})
 
-    def head_to_head(name: str, pair: str, num: Dict, den: Dict, goal: float) -> None:
-        """A Node target: the head-to-head rounds when they ran, else the two matrix cells."""
-        value = _pair_ratio(rows, pair, num["impl"], den["impl"])
+    def head_to_head(name: str, pair: str, sides: tuple, cells: tuple, goal: float, note: str = "") -> None:
+        """The median ratio of a pair's alternating rounds when they ran; else the two matrix
+        cells of one run."""
+        value = _pair_ratio(rows, pair, *sides)
         rounds = next((len(r["rounds"]) for r in rows if r.get("pair") == pair), 0)
-        note = f"median of {rounds} alternating rounds" if value is not None else "matrix cells, one run"
+        how = f"median of {rounds} alternating rounds" if value is not None else "matrix cells, one run"
         if value is None:
-            value = _ratio(rows, {**num, **get}, {**den, **get})
-        add(name, value, goal, note=note)
+            value = _ratio(rows, {**get, **cells[0]}, {**get, **cells[1]})
+        add(name, value, goal, note="; ".join(filter(None, [how, note])))
 
     omni_memory = dict(runner="node", impl="omnisession", backend="memory")
     omni_redis = dict(runner="node", impl="omnisession", backend="redis")
     head_to_head("Node memory get vs express-session MemoryStore (64 in flight, 1 KiB)", "node memory get",
-                 omni_memory, dict(runner="node", impl="express-session MemoryStore"), 1.5)
+                 ("omnisession", "express-session MemoryStore"),
+                 (omni_memory, dict(runner="node", impl="express-session MemoryStore")), 1.5)
     head_to_head("Node Redis get vs connect-redis (64 in flight, 1 KiB)", "node redis get",
-                 omni_redis, dict(runner="node", impl="connect-redis"), 1.0)
+                 ("omnisession", "connect-redis"), (omni_redis, dict(runner="node", impl="connect-redis")), 1.0)
     head_to_head("Node Redis get vs redis-benchmark -c 64 GET (1 KiB)", "node redis get",
-                 omni_redis, dict(runner="redis-benchmark", impl="redis-benchmark"), 0.8)
+                 ("omnisession", "redis-benchmark"), (omni_redis, dict(runner="redis-benchmark")), 0.8)
     add("Python asyncio Redis get vs redis-py raw GET+json.loads (64 in flight, 1 KiB)",
         _ratio(rows, dict(runner="python", impl="omnisession", backend="redis", **get),
                dict(runner="python", impl="redis-py raw", **get)), 2.0)
     add("Django engine on SQLite vs Django db engine (load+save cycle, 1 KiB)",
         _ratio(rows, dict(runner="django", impl="omnisession.django", backend="sqlite", op="save", size=1024),
                dict(runner="django", impl="Django db engine", op="save", size=1024)), 3.0)
-    add("Rust core Redis get vs omnistorage-core KVS+Redis (64 in flight, 1 KiB)",
-        _ratio(rows, dict(runner="rust", backend="redis", **get), dict(runner="go", backend="redis", **get)), 1.5)
-    add("Rust core memory get vs omnistorage-core memory (64 in flight, 1 KiB)",
-        _ratio(rows, dict(runner="rust", backend="memory", **get), dict(runner="go", backend="memory", **get)), 1.0)
-    add("Rust core memory get_shared vs omnistorage-core memory (64 in flight, 1 KiB)",
-        _ratio(rows, dict(runner="rust", backend="memory", **{**get, "op": "get_shared"}),
-               dict(runner="go", backend="memory", **get)), 1.0,
-        note="get_shared shares the stored session as Go's Get shares its Data map; get deep-copies")
+    head_to_head("Rust core Redis get vs omnistorage-core KVS+Redis (64 in flight, 1 KiB)", "native redis get",
+                 ("rust get", "go get"), (dict(runner="rust", backend="redis"), dict(runner="go", backend="redis")), 1.5)
+    head_to_head("Rust core memory get vs omnistorage-core memory (64 in flight, 1 KiB)", "native memory get",
+                 ("rust get", "go get"), (dict(runner="rust", backend="memory"), dict(runner="go", backend="memory")), 1.0)
+    head_to_head("Rust core memory get_shared vs omnistorage-core memory (64 in flight, 1 KiB)", "native memory get",
+                 ("rust get_shared", "go get"),
+                 (dict(runner="rust", backend="memory", op="get_shared"), dict(runner="go", backend="memory")), 1.0,
+                 note="get_shared shares the stored session as Go's Get shares its Data map; get deep-copies")
     scaling = [r for r in rows if r.get("scenario") == "scaling"]
     for backend in ("memory", "sqlite", "redis"):
         mine = sorted((r for r in scaling if r["backend"] == backend), key=lambda r: r["stored"])

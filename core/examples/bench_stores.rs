@@ -1,7 +1,10 @@
 //! The bench's Rust runner (`bench/run.py` calls it): the core's memory and Redis stores under the
 //! workloads of the other runners, so they compare with omnistorage-core's Go stores directly.
 //!
-//! `cargo run --release -p omnisession --example bench_stores -- <redis-url> <out.json> [n]`
+//! `cargo run --release -p omnisession --example bench_stores -- <redis-url> <out.json> [n] [gets]`
+//!
+//! With `gets`, only the cells the Rust-vs-Go targets divide (1 KiB, 64 in flight: create as the
+//! fill, get, get_shared): `bench/harness/native_pairs.py` runs that in turns with the Go runner.
 
 use omnisession::{BackendConfig, NewSession, Options, Patch, Store};
 use serde_json::{Map, Value, json};
@@ -121,11 +124,13 @@ async fn cells(
     backend: &str,
     size: usize,
     n: usize,
+    gets_only: bool,
 ) -> Result<Vec<Value>, BoxError> {
     let warmup = (n / 20).max(5);
     let consume = (n.saturating_sub(2 * warmup) / 2).max(5);
     let mut out = Vec::new();
-    for in_flight in [1, 64] {
+    let in_flights: &[usize] = if gets_only { &[64] } else { &[1, 64] };
+    for &in_flight in in_flights {
         let mut add = |op: &str, mut r: Value| {
             let meta = json!({"runner": "rust", "impl": "omnisession", "backend": backend,
                               "op": op, "size": size, "in_flight": in_flight});
@@ -147,6 +152,9 @@ async fn cells(
             "get_shared",
             get_cell(store, &pool, n, in_flight, warmup, true).await?,
         );
+        if gets_only {
+            continue;
+        }
         let (s, p) = (store.clone(), Arc::clone(&pool));
         add(
             "save",
@@ -210,12 +218,14 @@ async fn run() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
     let (url, out) = match (args.get(1), args.get(2)) {
         (Some(u), Some(o)) => (u.clone(), o.clone()),
-        _ => return Err("usage: bench_stores <redis-url> <out.json> [n]".into()),
+        _ => return Err("usage: bench_stores <redis-url> <out.json> [n] [gets]".into()),
     };
     let n: usize = args.get(3).map_or(Ok(10_000), |s| s.parse())?;
+    let gets_only = args.get(4).is_some_and(|m| m == "gets");
+    let sizes: &[usize] = if gets_only { &[1024] } else { &[1024, 16_384] };
     let mut results = Vec::new();
     for backend in ["memory", "redis"] {
-        for size in [1024, 16_384] {
+        for &size in sizes {
             let config = if backend == "memory" {
                 BackendConfig::Memory
             } else {
@@ -232,7 +242,7 @@ async fn run() -> Result<(), BoxError> {
                 ..Options::default()
             })
             .await?;
-            results.extend(cells(&store, backend, size, n).await?);
+            results.extend(cells(&store, backend, size, n, gets_only).await?);
             store.close().await?;
         }
     }
