@@ -96,9 +96,13 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
                 None => redis::Client::open(url.as_str()),
             }
             .map_err(|e| config_error(&e))?;
+            // No response timeout of redis-rs's own: `once` bounds every call, a reconnect
+            // included, with one timer. A second one per command costs another timer-wheel
+            // registration, on the thread that polls the call first (a host's JS thread),
+            // under a lock the runtime's timer driver takes too.
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(OP_TIMEOUT))
+                .set_response_timeout(None)
                 .set_number_of_retries(2)
                 .set_min_delay(Duration::from_millis(20))
                 .set_max_delay(Duration::from_millis(200));
