@@ -72,7 +72,7 @@ def report(rows, out) -> None:
     sections = ["## Targets", "", targets_table(rows), ""]
     if skipped:
         sections += ["Skipped:", *skipped, ""]
-    sections += ["## Head to head (Node targets)", "", pairs_table(rows)]
+    sections += ["## Head to head (the cells of the targets, in turns)", "", pairs_table(rows)]
     for runner in ("node", "python", "django", "rust", "go", "redis-benchmark"):
         sections += [f"## {runner}", "", matrix(rows, runner)]
     sections += ["## Scaling, cleanup, memory", "", scaling_table(rows), ""]

@@ -34,9 +34,11 @@ async function open(backend, name, client) {
   const grow = async (count) => {
     const missing = count - ids.length
     if (missing <= 0) return
-    if (backend === 'memory') ids.push(...(await fillByCreate(store, missing, data)))
-    if (backend === 'sqlite') ids.push(...fillSqlite(file, ids[0], missing))
-    if (backend === 'redis') ids.push(...(await fillRedis(client, prefix, ids[0], missing)))
+    let added = []
+    if (backend === 'memory') added = await fillByCreate(store, missing, data)
+    if (backend === 'sqlite') added = fillSqlite(file, ids[0], missing)
+    if (backend === 'redis') added = await fillRedis(client, prefix, ids[0], missing)
+    for (const id of added) ids.push(id) // not push(...added): 10^6 arguments overflow the stack
   }
   // A pseudo-random walk over every stored id, so caches see the whole working set.
   const pick = (i) => ids[(i * 2654435761) % ids.length]
