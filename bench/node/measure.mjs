@@ -25,6 +25,9 @@ export async function measure(op, { n, inFlight, warmup = 0 }) {
   return { n, ops_per_s: n / secs, p50_us: pct(0.5), p99_us: pct(0.99) }
 }
 
+/** The middle value (the upper one of an even count): what a run of alternating rounds reports. */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
 /** Session data whose JSON is about `size` bytes, the same shape in every runner. */
 export function payload(size, i = 0) {
   return { user: `user-${i}`, cart: [1, 2, 3], blob: 'x'.repeat(Math.max(0, size - 64)) }

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import { createClient } from 'redis'
-import { arg, measure, payload } from './measure.mjs'
+import { arg, measure, median, payload } from './measure.mjs'
 import * as omni from './stores/omnisession.mjs'
 import * as memoryStore from './stores/express-memory.mjs'
 import * as connectRedis from './stores/connect-redis.mjs'
@@ -46,7 +46,6 @@ async function side(impl, backend, mod) {
   return { impl, backend, round: () => measure(get, { n, inFlight: IN_FLIGHT, warmup: Math.floor(n / 20) }), close: () => store.close() }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const redis = createClient({ url: redisUrl })
 await redis.connect()
 const results = []

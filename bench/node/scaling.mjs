@@ -10,7 +10,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { createClient } from 'redis'
-import { arg, measure, payload } from './measure.mjs'
+import { arg, measure, median, payload } from './measure.mjs'
 import { fillByCreate, fillRedis, fillSqlite } from './fill.mjs'
 import { Store } from './omni.mjs'
 
@@ -21,7 +21,6 @@ const data = payload(256)
 const redisUrl = arg('redis')
 const tmp = arg('tmp')
 const results = []
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 /** A store of `backend` in its own file or key prefix, with the ids it holds. */
 async function open(backend, name, client) {
