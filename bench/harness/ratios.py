@@ -17,13 +17,15 @@ def _ratio(rows, num: Dict, den: Dict, field: str = "ops_per_s") -> Optional[flo
     return a[field] / b[field] if a and b and b[field] else None
 
 
-def _pair_ratio(rows, pair: str, num: str, den: str) -> Optional[float]:
-    """The median of per-round ratios of two sides of a head-to-head pair (bench/node/pairs.mjs)."""
-    sides = {r["impl"]: r for r in rows if r.get("runner") == "pairs" and r.get("pair") == pair}
-    a, b = sides.get(num), sides.get(den)
-    if not a or not b:
-        return None
-    return statistics.median(x / y for x, y in zip(a["rounds"], b["rounds"]) if y)
+def _median_ratio(nums: List[float], dens: List[float]) -> float:
+    """The median of per-round ratios of two sides measured in turns (round k of each side ran
+    back to back, so a slow spell of the machine lands on both)."""
+    return statistics.median(x / y for x, y in zip(nums, dens) if y)
+
+
+def _pair_side(rows, pair: str, impl: str) -> Optional[Dict]:
+    """One side of a head-to-head pair (bench/node/pairs.mjs, harness/native_pairs.py)."""
+    return next((r for r in rows if r.get("runner") == "pairs" and r.get("pair") == pair and r["impl"] == impl), None)
 
 
 def _slope(points: List[tuple]) -> Optional[float]:
@@ -47,11 +49,11 @@ def targets(rows: List[Dict]) -> List[Dict]:
     def head_to_head(name: str, pair: str, sides: tuple, cells: tuple, goal: float, note: str = "") -> None:
         """The median ratio of a pair's alternating rounds when they ran; else the two matrix
         cells of one run."""
-        value = _pair_ratio(rows, pair, *sides)
-        rounds = next((len(r["rounds"]) for r in rows if r.get("pair") == pair), 0)
-        how = f"median of {rounds} alternating rounds" if value is not None else "matrix cells, one run"
-        if value is None:
-            value = _ratio(rows, {**get, **cells[0]}, {**get, **cells[1]})
+        a, b = (_pair_side(rows, pair, impl) for impl in sides)
+        if a and b:
+            value, how = _median_ratio(a["rounds"], b["rounds"]), f"median of {len(a['rounds'])} alternating rounds"
+        else:
+            value, how = _ratio(rows, {**get, **cells[0]}, {**get, **cells[1]}), "matrix cells, one run"
         add(name, value, goal, note="; ".join(filter(None, [how, note])))
 
     omni_memory = dict(runner="node", impl="omnisession", backend="memory")
@@ -86,7 +88,7 @@ def targets(rows: List[Dict]) -> List[Dict]:
         top = mine[-1]
         if "p99_rounds" in top:
             # Each round measured the largest store and one of the fewest sessions back to back.
-            value = statistics.median(a / b for a, b in zip(top["p99_rounds"], top["baseline_p99_rounds"]) if b)
+            value = _median_ratio(top["p99_rounds"], top["baseline_p99_rounds"])
             fewest, note = top["baseline_stored"], f"median of {len(top['p99_rounds'])} alternating rounds"
         else:  # results of a run before the rounds
             value, fewest, note = top["p99_us"] / mine[0]["p99_us"], mine[0]["stored"], "one run each"
