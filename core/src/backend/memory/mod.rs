@@ -7,12 +7,15 @@
 //! those steps; under it, shard locks are taken one at a time, so no two locks are ever waited
 //! for in different orders.
 
+mod key;
+
 use super::{Backend, Change, Modified, Page, Record, WriteCtx, is_live};
 use crate::controls::admission::{Admission, Member};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
 use crate::session::Session;
 use async_trait::async_trait;
+use key::Key;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,7 +43,7 @@ struct Stored {
 
 #[derive(Debug, Default)]
 struct Shard {
-    records: HashMap<String, Stored, Hasher>,
+    records: HashMap<Key, Stored, Hasher>,
     /// (expiry, id) of every record that expires: the sweep pops from the front.
     expiry: BTreeSet<(i64, String)>,
 }
@@ -53,11 +56,11 @@ impl Shard {
         if let Some(exp) = stored.expires_ms {
             self.expiry.insert((exp, stored.session.id.clone()));
         }
-        self.records.insert(stored.session.id.clone(), stored);
+        self.records.insert(Key::new(&stored.session.id), stored);
     }
 
     fn take(&mut self, id: &str) -> Option<Stored> {
-        let stored = self.records.remove(id)?;
+        let stored = self.records.remove(id.as_bytes())?;
         if let Some(exp) = stored.expires_ms {
             self.expiry.remove(&(exp, id.to_owned()));
         }
@@ -137,7 +140,7 @@ impl MemoryBackend {
     }
 
     fn read(&self, id: &str) -> Option<Stored> {
-        self.shard(id).records.get(id).cloned()
+        self.shard(id).records.get(id.as_bytes()).cloned()
     }
 
     /// Runs an admission for `record`'s (site, user) and applies its decision. The index lock
@@ -226,7 +229,8 @@ impl Backend for MemoryBackend {
     ) -> Result<Vec<Session>> {
         let mut index = self.index();
         let id = &record.session.id;
-        if index.is_tombstoned(id, ctx.now_ms) || self.shard(id).records.contains_key(id) {
+        if index.is_tombstoned(id, ctx.now_ms) || self.shard(id).records.contains_key(id.as_bytes())
+        {
             return Err(Self::conflict(id));
         }
         let evicted = match admission {
@@ -248,7 +252,7 @@ impl Backend for MemoryBackend {
         // Fast path: the change keeps id, site and user, so only this record's shard is involved.
         {
             let mut shard = self.shard(id);
-            let Some(current) = shard.records.get(id) else {
+            let Some(current) = shard.records.get(id.as_bytes()) else {
                 return Ok(Modified::Missing);
             };
             let record = change(Session::clone(&current.session))?;
@@ -280,7 +284,7 @@ impl Backend for MemoryBackend {
             let mut placed = false;
             {
                 let mut shard = self.shard(id);
-                match shard.records.get(id) {
+                match shard.records.get(id.as_bytes()) {
                     Some(now) if now.session == current.session => {}
                     _ => continue,
                 }
