@@ -149,10 +149,12 @@ function hooksFor(options) {
 /** A session store. Open one with `await Store.open(options)`; every operation is a Promise. */
 class Store {
   #native
+  #get
 
   constructor(token, nativeStore) {
     if (token !== TOKEN) throw configError('options', 'use `await Store.open(options)` to open a store')
     this.#native = nativeStore
+    this.#get = nativeStore.boundGet()
   }
 
   static async open(options) {
@@ -165,7 +167,7 @@ class Store {
   }
 
   get(id) {
-    return settled(this.#native.get(id))
+    return settled(this.#get(id))
   }
 
   update(session) {

@@ -36,15 +36,16 @@ impl EnvData {
 
 /// This env's data, made on first use.
 pub fn get(env: &Env) -> napi::Result<&'static mut EnvData> {
-    if env.get_instance_data::<EnvData>()?.is_none() {
-        let data = EnvData {
-            error_class: None,
-            host: None,
-            encoder: Encoder::default(),
-            completions: Completions::new(env)?,
-        };
-        env.set_instance_data(data, (), |_| {})?;
+    if let Some(data) = env.get_instance_data::<EnvData>()? {
+        return Ok(data);
     }
+    let data = EnvData {
+        error_class: None,
+        host: None,
+        encoder: Encoder::default(),
+        completions: Completions::new(env)?,
+    };
+    env.set_instance_data(data, (), |_| {})?;
     env.get_instance_data::<EnvData>()?
         .ok_or_else(|| napi::Error::from_reason("the env data is not set"))
 }

@@ -8,6 +8,7 @@
 // the same shape.
 #![allow(clippy::trivially_copy_pass_by_ref)]
 
+mod bound;
 mod callbacks;
 mod convert;
 mod custom;
@@ -361,15 +362,13 @@ impl NativeStore {
         settle::sessions(env, async move { store.create(new?).await })
     }
 
-    /// The live session with this id, or null.
+    /// The store's `get(id)` (the live session with this id, or null), as a function bound to
+    /// it: `bound.rs` says why; `index.js` calls it.
     #[napi(
-        ts_args_type = "id: string",
-        ts_return_type = "true | null | Promise<import('./index').Session | null>"
+        ts_return_type = "(id: string) => true | null | Promise<import('./index').Session | null>"
     )]
-    pub fn get<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<Unknown<'e>> {
-        let store = self.inner.clone();
-        let id = id_arg(id);
-        settle::sessions(env, async move { store.get_shared(&id?).await })
+    pub fn bound_get<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        bound::get(env, self.inner.clone())
     }
 
     /// Replaces a session's data (whole record); `version`, if given, must match.

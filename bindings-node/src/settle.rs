@@ -14,8 +14,8 @@
 //! Polling first on another thread is sound for any future: the first poll on the runtime
 //! registers the real waker, and a future only ever wakes the waker of its latest poll.
 //!
-//! `unsafe` is here and in `transfer.rs` only: raw Node-API promise and threadsafe-function
-//! calls, each on the thread Node-API asks for (said at each block).
+//! `unsafe` is here, in `transfer.rs` and in `bound.rs` only: raw Node-API calls, each on the
+//! thread Node-API asks for (said at each block).
 #![allow(unsafe_code)]
 
 use crate::error;

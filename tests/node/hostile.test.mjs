@@ -175,6 +175,22 @@ describe('hostile ids', () => {
     await store.close()
   })
 
+  test('ids of every accepted length are found, on both sides of the lengths read in one call', async () => {
+    // get reads an id of up to 126 bytes in one call (bindings-node/src/bound.rs), and the
+    // memory backend keeps one of up to 46 bytes in its map slot (core/src/backend/memory/key.rs).
+    const store = await Store.open({ cleanupIntervalMs: 0 })
+    for (const length of [22, 43, 46, 47, 125, 126, 127, 128]) {
+      const id = 'a-_Z9'.repeat(26).slice(0, length)
+      const created = await store.create({ userId: 'u1', id, data: { length } })
+      assert.equal(created.id, id)
+      const read = await store.get(id)
+      assert.equal(read?.id, id, `an id of ${length} bytes`)
+      assert.deepEqual(read.data, { length })
+      assert.equal(await store.get(id.slice(0, -1) + (id.endsWith('a') ? 'b' : 'a')), null)
+    }
+    await store.close()
+  })
+
   test('an id that is not a string is SESSION_INVALID for every operation', async () => {
     const store = await Store.open({ cleanupIntervalMs: 0 })
     for (const id of NOT_STRINGS) {

@@ -35,9 +35,11 @@ test('tsc: index.d.ts and the generated native.d.ts declare the same operations 
 })
 
 test('the runtime matches the declarations', () => {
-  const ops = declared('native.d.ts', 'NativeStore')
-  assert.ok(ops.length >= 14, ops.join(','))
-  assert.deepEqual(methods(native.NativeStore.prototype), ops, 'native.d.ts against the binary')
+  const nativeOps = declared('native.d.ts', 'NativeStore')
+  assert.deepEqual(methods(native.NativeStore.prototype), nativeOps, 'native.d.ts against the binary')
+  // `get` is a function the native store hands out, bound to it (bindings-node/src/bound.rs).
+  const ops = nativeOps.map((op) => (op === 'boundGet' ? 'get' : op)).sort()
+  assert.ok(ops.length >= 14 && ops.includes('get'), ops.join(','))
   assert.deepEqual(methods(Store.prototype), ops, 'the public Store against the native one')
   assert.deepEqual(declared('index.d.ts', 'Store'), ops, 'index.d.ts against native.d.ts')
   assert.deepEqual(methods(ManualClock.prototype), declared('native.d.ts', 'ManualClock'))
