@@ -21,16 +21,13 @@ pub enum Key {
 impl Key {
     pub fn new(id: &str) -> Self {
         let id = id.as_bytes();
-        if id.len() <= INLINE {
-            let mut bytes = [0; INLINE];
-            bytes[..id.len()].copy_from_slice(id);
-            // Fits: INLINE < 256.
-            Self::Inline {
-                len: id.len() as u8,
-                bytes,
+        match u8::try_from(id.len()) {
+            Ok(len) if id.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..id.len()].copy_from_slice(id);
+                Self::Inline { len, bytes }
             }
-        } else {
-            Self::Heap(id.into())
+            _ => Self::Heap(id.into()),
         }
     }
 
