@@ -20,7 +20,7 @@ use std::ptr;
 /// The longest id read on the fast path, in bytes (ids are 43).
 const SHORT_ID: usize = 128;
 
-/// A JS function `get(id)` of `store`, settled like `NativeStore.get`.
+/// A JS function `get(id)` of `store`, settled as every other operation is (`settle.rs`).
 pub fn get(env: &Env, store: Store) -> napi::Result<Unknown<'_>> {
     let data = Box::into_raw(Box::new(store)).cast::<c_void>();
     let mut function = ptr::null_mut();
