@@ -167,7 +167,7 @@ class Store {
   }
 
   get(id) {
-    return settled(this.#get(id))
+    return settled(this.#get(id), id)
   }
 
   update(session) {

@@ -39,14 +39,18 @@ function useLayout(numbers, strings) {
   bytes = Buffer.from(strings)
 }
 
-/** Decodes the result the native side has just written. */
-function decode() {
+/**
+ * Decodes the result the native side has just written. `asked`: the id a get was called with,
+ * which is its session's id (the core checks every record it reads against its key), so that
+ * string is reused instead of being made again from the bytes.
+ */
+function decode(asked) {
   ascii = layout[1] === 1
   slice = ascii ? latin1 : utf8
   at = 2
   switch (layout[0]) {
     case RESULT_ONE:
-      return session()
+      return session(asked)
     case RESULT_MANY:
       return sessions()
     case RESULT_PAGE: {
@@ -59,8 +63,8 @@ function decode() {
 }
 
 /** A native result: settled at once (true: written, to decode now; null), or a Promise. */
-function settled(result) {
-  if (result === true) return Promise.resolve(decode())
+function settled(result, asked) {
+  if (result === true) return Promise.resolve(decode(asked))
   return result === null ? Promise.resolve(null) : result
 }
 
@@ -100,8 +104,10 @@ function date(ms) {
 }
 
 // One object literal: V8 gives every session the same shape in one step.
-function session() {
-  const id = string()
+function session(asked) {
+  let id = asked
+  if (id === undefined) id = string()
+  else at += 2
   const userId = string()
   const siteId = string()
   const organizationId = string()

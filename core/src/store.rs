@@ -219,6 +219,9 @@ impl Store {
 
     /// [`Store::get`] for a caller that only reads the session (a host converting it): the
     /// memory backend's copy is shared, not cloned.
+    ///
+    /// A session returned has the id asked for: every backend checks the record it reads
+    /// against its key (a mismatch is `BACKEND_ERROR`), so a host may reuse the id it passed.
     pub async fn get_shared(&self, id: &str) -> Result<Option<Arc<Session>>> {
         let s = &self.inner;
         s.open_check()?;
@@ -239,6 +242,7 @@ impl Store {
                 .await?;
             return Ok(None);
         }
+        debug_assert_eq!(session.id, id, "a backend returned another id's session");
         Ok(Some(session))
     }
 

@@ -107,6 +107,27 @@ async fn an_unreadable_record_fails_alone_and_can_be_deleted() {
 }
 
 #[tokio::test]
+async fn a_record_stored_under_another_id_is_never_that_session() {
+    let (store, backend) = open(MapStorage::full(), Options::default()).await;
+    let victim = store.create(user("u")).await.unwrap();
+    let other = "hostMixedUpItsKeys_0123456789";
+    backend.storage().put_raw(other, &victim.to_wire());
+    for read in [
+        store.get(other).await.map(|_| ()),
+        store.touch(other).await.map(|_| ()),
+        store.rotate(other).await.map(|_| ()),
+    ] {
+        let e = read.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendError);
+        assert_eq!(
+            e.details()["session_id_hash"],
+            json!(omnisession::id::hash(other))
+        );
+    }
+    assert_eq!(store.get(&victim.id).await.unwrap().unwrap(), victim);
+}
+
+#[tokio::test]
 async fn controls_hold_over_a_custom_backend() {
     let clock = Arc::new(omnisession::ManualClock::new(1_893_456_000_000));
     let base = Options {

@@ -452,6 +452,18 @@ describe('custom backends written in JS', () => {
     await rejects(store.get(s.id), 'BACKEND_ERROR')
     await store.close()
   })
+
+  test("a record kept under another id is BACKEND_ERROR, never that id's session", async () => {
+    const backend = mapBackend()
+    const store = await Store.open({ backend })
+    const victim = await store.create({ userId: 'u1', data: { secret: 1 } })
+    const other = generateSessionId()
+    backend.records.set(other, backend.records.get(victim.id))
+    await rejects(store.get(other), 'BACKEND_ERROR', (e) => assert.equal(e.details.session_id_hash, hashSessionId(other)))
+    await rejects(store.touch(other), 'BACKEND_ERROR')
+    assert.deepEqual(await store.get(victim.id), victim)
+    await store.close()
+  })
 })
 
 describe('module formats', () => {

@@ -89,6 +89,19 @@ impl<S: CustomStorage> CustomBackend<S> {
         &self.storage
     }
 
+    /// The host storage's record of `id`. A record whose id is another one is a broken storage,
+    /// never that other session: every reader (and a host that reuses the id it asked for, as
+    /// the Node binding's `get` does) may rely on a session read under `id` being `id`'s.
+    async fn read(&self, id: &str) -> Result<Option<Session>> {
+        match self.storage.get(id).await? {
+            Some(s) if s.id != id => Err(Error::backend(
+                "the record of a session cannot be read: its id is not the id of its key",
+            )
+            .with("session_id_hash", id::hash(id))),
+            found => Ok(found),
+        }
+    }
+
     fn stripe(&self, key: &str) -> usize {
         (self.hasher.hash_one(key) as usize) % STRIPES
     }
@@ -218,7 +231,7 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
     }
 
     async fn load(&self, id: &str) -> Result<Option<Session>> {
-        self.storage.get(id).await
+        self.read(id).await
     }
 
     async fn insert(
@@ -230,7 +243,7 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
         let s = &record.session;
         let user = s.user_id.as_deref().map(|u| (s.site_id.as_str(), u));
         let _guards = self.lock(user.as_slice(), &[&s.id]).await;
-        if self.tombstoned(&s.id, ctx.now_ms) || self.storage.get(&s.id).await?.is_some() {
+        if self.tombstoned(&s.id, ctx.now_ms) || self.read(&s.id).await?.is_some() {
             return Err(Self::conflict(&s.id));
         }
         let evicted = match admission {
@@ -250,7 +263,7 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
     ) -> Result<Modified> {
         // The id lock is held across the read and the write; a change that moves the session
         // (login, rotate) is redone under the locks of everything it moves.
-        let Some(peek) = self.storage.get(id).await? else {
+        let Some(peek) = self.read(id).await? else {
             return Ok(Modified::Missing);
         };
         let preview = change(peek)?;
@@ -261,7 +274,7 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
             .as_deref()
             .map(|u| (preview.session.site_id.as_str(), u));
         let _guards = self.lock(user.as_slice(), &[id, &new_id]).await;
-        let Some(current) = self.storage.get(id).await? else {
+        let Some(current) = self.read(id).await? else {
             return Ok(Modified::Missing);
         };
         let joins = current.user_id != preview.session.user_id
@@ -269,7 +282,7 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
         let record = change(current)?;
         if record.session.id != id
             && (self.tombstoned(&record.session.id, ctx.now_ms)
-                || self.storage.get(&record.session.id).await?.is_some())
+                || self.read(&record.session.id).await?.is_some())
         {
             return Err(Self::conflict(&record.session.id));
         }
@@ -294,7 +307,7 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
         let mut removed = 0;
         for id in ids {
             let _guards = self.lock(&[], &[id]).await;
-            let existed = match self.storage.get(id).await {
+            let existed = match self.read(id).await {
                 Ok(found) => found.is_some(),
                 // An unreadable record is still removed.
                 Err(e) if e.kind() == ErrorKind::BackendError => true,
