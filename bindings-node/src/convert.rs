@@ -1,5 +1,5 @@
 //! Where JS values meet core types: JS → JSON with the core's JSON-only rule (nothing is
-//! coerced) and argument shapes. Sessions go back to JS through `transfer.rs`.
+//! coerced) and argument shapes. Sessions go back to JS through `transfer/`.
 
 use napi::bindgen_prelude::{
     FromNapiValue, JsObjectValue, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, Object,

@@ -14,7 +14,7 @@
 //! Polling first on another thread is sound for any future: the first poll on the runtime
 //! registers the real waker, and a future only ever wakes the waker of its latest poll.
 //!
-//! `unsafe` is here, in `transfer.rs` and in `bound.rs` only: raw Node-API calls, each on the
+//! `unsafe` is here, in `transfer/mod.rs` and in `bound.rs` only: raw Node-API calls, each on the
 //! thread Node-API asks for (said at each block).
 #![allow(unsafe_code)]
 

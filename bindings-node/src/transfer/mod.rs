@@ -6,7 +6,7 @@
 //! property, an element store per array item and a call per string: most of a memory `get`.
 //! Here a result costs two copies into the buffers, and the objects are made by JS code the
 //! JIT compiles; each string is made on its own (flat: none keeps the others alive). Data keys
-//! are interned: a key is sent once per env and then by its index.
+//! and object shapes are sent once per env and then by their index (`names.rs`).
 //!
 //! Layout, all `f64` (JS reads them from a `Float64Array`):
 //! - a result: a header (`ONE` | `MANY` | `PAGE`, then 1 if every string is ASCII), then
@@ -14,8 +14,10 @@
 //! - a string: its start and end in `bytes`; absent: `-1, -1`;
 //! - a session: id, userId, siteId, organizationId, createdAt, updatedAt, lastAccessedAt,
 //!   expiresAt (NaN: never), ipAddress, userAgent, version, then its data as a value;
-//! - a value: `OBJECT` n (key value)… | `ARRAY` n value… | `STRING` string | `NUMBER` x |
-//!   `TRUE` | `FALSE` | `NULL` (numbers are doubles: the core reads none a double cannot hold);
+//! - a value: `OBJECT` n (key value)… | `SHAPE` index value… (the object of a shape JS has) |
+//!   `NEW_SHAPE` index n key… value… (JS remembers the shape's keys at that index) |
+//!   `ARRAY` n value… | `STRING` string | `NUMBER` x | `TRUE` | `FALSE` | `NULL` (numbers are
+//!   doubles: the core reads none a double cannot hold);
 //! - a key: `KEY` index | `NEW_KEY` index string (JS remembers it at that index) |
 //!   `TEXT_KEY` string (not interned: too long, or the table is full).
 //!
@@ -23,12 +25,14 @@
 //! decodes a result before the next one is written.
 #![allow(unsafe_code)]
 
+mod names;
+
+use names::{Key, Names, Shape};
 use napi::bindgen_prelude::{FnArgs, FunctionRef, Null, ToNapiValue, Unknown};
 use napi::{Env, check_status, sys};
 use omnisession::store::SessionPage;
 use omnisession::{Session, Timestamp};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::ptr;
 use std::sync::Arc;
 
@@ -43,15 +47,13 @@ const NUMBER: f64 = 4.0;
 const TRUE: f64 = 5.0;
 const FALSE: f64 = 6.0;
 const NULL: f64 = 7.0;
+const SHAPE: f64 = 8.0;
+const NEW_SHAPE: f64 = 9.0;
 
 const KEY: f64 = 1.0;
 const NEW_KEY: f64 = 2.0;
 const TEXT_KEY: f64 = 3.0;
 
-/// Keys interned per env, at most: data may carry keys nobody chose (ids used as keys).
-const MAX_KEYS: usize = 4096;
-/// Longest key interned, in bytes.
-const MAX_KEY_LEN: usize = 64;
 /// The shared buffers' first size in bytes; they grow to fit the largest result.
 const FIRST_CAPACITY: usize = 32 * 1024;
 
@@ -92,16 +94,13 @@ impl Sessions for SessionPage {
     }
 }
 
-/// The per-env encoder: the result being written, the interned keys, the shared buffers.
+/// The per-env encoder: the result being written, what JS keeps, the shared buffers.
 #[derive(Default)]
 pub struct Encoder {
     layout: Vec<f64>,
     /// Every string of the result, as UTF-8.
     bytes: Vec<u8>,
-    /// Interned keys and their index (0, 1, 2, … in the order they were sent).
-    keys: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
-    /// The keys the last result interned: forgotten if JS never decoded it.
-    fresh: Vec<Box<str>>,
+    names: Names,
     shared: Option<(Shared, Shared)>,
 }
 
@@ -127,7 +126,7 @@ impl Encoder {
     pub fn write(&mut self, env: &Env, host: &Host, result: &dyn Sessions) -> napi::Result<bool> {
         self.layout.clear();
         self.bytes.clear();
-        self.fresh.clear();
+        self.names.begin();
         // The header: what the result is (set by `encode`), whether its strings are ASCII.
         self.layout.extend([0.0, 0.0]);
         if !result.encode(self) {
@@ -139,11 +138,9 @@ impl Encoder {
         Ok(true)
     }
 
-    /// Keys new in the last result, when JS never decoded it, are not interned after all.
+    /// Keys and shapes new in the last result, when JS never decoded it, are not kept after all.
     pub fn forget_new_keys(&mut self) {
-        for key in self.fresh.drain(..) {
-            self.keys.remove(&key);
-        }
+        self.names.forget_fresh();
     }
 
     /// Copies the result into the shared buffers, first making bigger ones if it does not fit.
@@ -210,9 +207,7 @@ impl Encoder {
     }
 
     fn str(&mut self, s: &str) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(s.as_bytes());
-        self.layout.extend([start as f64, self.bytes.len() as f64]);
+        write_str(&mut self.layout, &mut self.bytes, s);
     }
     fn opt_str(&mut self, s: Option<&str>) {
         match s {
@@ -222,26 +217,27 @@ impl Encoder {
     }
 
     fn object(&mut self, map: &Map<String, Value>) {
-        self.layout.extend([OBJECT, map.len() as f64]);
-        for (key, value) in map {
-            self.key(key);
-            self.value(value);
+        match self.names.shape(map) {
+            Shape::Known(i) => self.layout.extend([SHAPE, f64::from(i)]),
+            Shape::New(i) => {
+                self.layout
+                    .extend([NEW_SHAPE, f64::from(i), map.len() as f64]);
+                for (key, sent) in map.keys().zip(self.names.shape_keys()) {
+                    write_key(&mut self.layout, &mut self.bytes, key, sent);
+                }
+            }
+            Shape::None => {
+                self.layout.extend([OBJECT, map.len() as f64]);
+                for (key, value) in map {
+                    let sent = self.names.key(key);
+                    write_key(&mut self.layout, &mut self.bytes, key, sent);
+                    self.value(value);
+                }
+                return;
+            }
         }
-    }
-
-    fn key(&mut self, key: &str) {
-        if let Some(&i) = self.keys.get(key) {
-            self.layout.extend([KEY, f64::from(i)]);
-        } else if key.len() <= MAX_KEY_LEN && self.keys.len() < MAX_KEYS {
-            // Indices stay dense: forgotten keys were the last ones given.
-            let i = self.keys.len() as u32;
-            self.keys.insert(key.into(), i);
-            self.fresh.push(key.into());
-            self.layout.extend([NEW_KEY, f64::from(i)]);
-            self.str(key);
-        } else {
-            self.layout.push(TEXT_KEY);
-            self.str(key);
+        for value in map.values() {
+            self.value(value);
         }
     }
 
@@ -262,6 +258,26 @@ impl Encoder {
                 }
             }
             Value::Object(map) => self.object(map),
+        }
+    }
+}
+
+fn write_str(layout: &mut Vec<f64>, bytes: &mut Vec<u8>, s: &str) {
+    let start = bytes.len();
+    bytes.extend_from_slice(s.as_bytes());
+    layout.extend([start as f64, bytes.len() as f64]);
+}
+
+fn write_key(layout: &mut Vec<f64>, bytes: &mut Vec<u8>, key: &str, sent: Key) {
+    match sent {
+        Key::Known(i) => layout.extend([KEY, f64::from(i)]),
+        Key::New(i) => {
+            layout.extend([NEW_KEY, f64::from(i)]);
+            write_str(layout, bytes, key);
+        }
+        Key::Text => {
+            layout.push(TEXT_KEY);
+            write_str(layout, bytes, key);
         }
     }
 }
