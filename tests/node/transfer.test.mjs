@@ -15,6 +15,8 @@ const SHAPES = {
   keys: { 0: 'index-like', 10: 'ten', '': 'empty key', 'a b': 1, ['x'.repeat(65)]: 'long key', ['k'.repeat(64)]: 'longest interned' },
   lengths: Object.fromEntries(Array.from({ length: 21 }, (_, n) => [`s${n}`, 'abcdefghijklmnopqrstu'.slice(0, n)])),
   escapes: { quote: 'say "hi"', slash: 'a\\b', nl: 'line\nbreak', tab: '\t', nul: 'a\u0000b', html: '<script>&</script>' },
+  // Keys become string literals in generated code (transfer.js): none may escape its quotes.
+  codeKeys: { '"}); process.exit(3); ({"': 1, '\\': 2, '`${globalThis}`': 3, '\n': 4, '\u2028\u2029': 5, "'": 6, '*/ //': 7 },
 }
 
 // The core keeps keys in byte order of their UTF-8 (the order Go writes them in).
