@@ -185,22 +185,15 @@ function object() {
 // shape: V8 then makes it in one step, with its final layout, where `object()` adds keys one
 // at a time through a store every shape shares (a tenth of a memory get of 1 KiB). Where code
 // cannot be generated (--disallow-code-generation-from-strings), or a key is `__proto__`
-// (which a literal would take as the prototype), the shape is built key by key.
-const generate = (() => {
-  try {
-    return new Function('return true')() === true
-  } catch {
-    return false
-  }
-})()
-
+// (which a literal would take as the prototype), the shape is built key by key: the native
+// side counts a shape as known once sent, so it must have a builder whatever happens.
 function builder(names) {
-  if (generate && !names.includes('__proto__')) {
+  if (!names.includes('__proto__')) {
     const literal = names.map((name) => `${JSON.stringify(name)}: value()`).join(', ')
     try {
       return new Function('value', `return { ${literal} }`)
     } catch {
-      // The native side counts this shape as known: it must have a builder whatever happens.
+      // No code generation here: key by key, below.
     }
   }
   return function build(value) {

@@ -134,12 +134,12 @@ impl Encoder {
         }
         self.layout[1] = f64::from(u8::from(self.bytes.is_ascii()));
         self.publish(env, host)
-            .inspect_err(|_| self.forget_new_keys())?;
+            .inspect_err(|_| self.forget_new_names())?;
         Ok(true)
     }
 
     /// Keys and shapes new in the last result, when JS never decoded it, are not kept after all.
-    pub fn forget_new_keys(&mut self) {
+    pub fn forget_new_names(&mut self) {
         self.names.forget_fresh();
     }
 
@@ -380,7 +380,7 @@ pub fn to_js<'e>(env: &'e Env, result: &dyn Sessions) -> napi::Result<Unknown<'e
     }
     let decoded = host.decode.borrow_back(env).and_then(|f| f.call(()));
     if decoded.is_err() {
-        encoder.forget_new_keys();
+        encoder.forget_new_names();
     }
     decoded
 }

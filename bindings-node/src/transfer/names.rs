@@ -48,9 +48,10 @@ pub struct Names {
     /// What the result being written introduced.
     fresh_keys: Vec<Box<str>>,
     fresh_shapes: Vec<Box<[u32]>>,
-    /// The keys of the object being shaped; for a new shape, whether each one is new.
+    /// The keys of the object being shaped.
     indices: Vec<u32>,
-    new_keys: Vec<bool>,
+    /// For a new shape, the first key index it interned: keys from there on are new.
+    first_new: u32,
 }
 
 impl Names {
@@ -107,16 +108,13 @@ impl Names {
             return Shape::None;
         }
         self.indices.clear();
-        self.new_keys.clear();
+        self.first_new = self.keys.len() as u32;
         for key in map.keys() {
-            let (i, new) = match self.key(key) {
-                Key::Known(i) => (i, false),
-                Key::New(i) => (i, true),
+            match self.key(key) {
+                Key::Known(i) | Key::New(i) => self.indices.push(i),
                 // Checked above: every key fits in the table.
                 Key::Text => return Shape::None,
-            };
-            self.indices.push(i);
-            self.new_keys.push(new);
+            }
         }
         let i = self.shapes.len() as u32;
         let shape: Box<[u32]> = self.indices.as_slice().into();
@@ -127,10 +125,13 @@ impl Names {
 
     /// The keys of the shape [`Names::shape`] just made, as they are to be sent.
     pub fn shape_keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.indices
-            .iter()
-            .zip(&self.new_keys)
-            .map(|(&i, &new)| if new { Key::New(i) } else { Key::Known(i) })
+        self.indices.iter().map(|&i| {
+            if i >= self.first_new {
+                Key::New(i)
+            } else {
+                Key::Known(i)
+            }
+        })
     }
 }
 
