@@ -2,7 +2,8 @@
 //!
 //! - [`Store`] is the store contract: create, get, update, patch, touch, rotate, delete, and
 //!   the per-user and per-site operations, each with every control applied.
-//! - [`controls`] holds the rules: per-user admission and eviction, expiry, violations.
+//! - [`controls`] holds the rules: size, site, user and id checks, per-user admission and
+//!   eviction, expiry, violations.
 //! - [`backend`] is the storage seam, with the memory, SQLite and file backends.
 //! - [`Session`] is the record, written in omnistorage-core's wire format.
 //!
@@ -25,11 +26,12 @@ pub mod timestamp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use controls::admission::EvictionPolicy;
+pub use controls::expiry::Lifetime;
 pub use controls::violation::{FnSink, Violation, ViolationKind, ViolationSink};
 pub use error::{Error, ErrorKind, Result};
 pub use options::{BackendConfig, Options};
 pub use session::Session;
-pub use store::{NewSession, Patch, SessionPage, SessionUpdate, Store};
+pub use store::{Login, NewSession, Patch, SessionPage, SessionUpdate, Store};
 pub use timestamp::Timestamp;
 
 /// The README's Rust examples, run as doctests so the README cannot drift from the code.

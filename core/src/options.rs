@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Where sessions are stored.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum BackendConfig {
     /// In-process memory.
     Memory,
@@ -42,6 +42,47 @@ pub enum BackendConfig {
     Custom(Arc<dyn Backend>),
 }
 
+// By hand: a Redis URL may hold a password, and `Debug` output ends up in logs.
+impl std::fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            Self::File { path } => f.debug_struct("File").field("path", path).finish(),
+            Self::Redis {
+                urls,
+                cluster,
+                tls_ca,
+            } => f
+                .debug_struct("Redis")
+                .field(
+                    "urls",
+                    &urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+                )
+                .field("cluster", cluster)
+                .field("tls_ca", tls_ca)
+                .finish(),
+            Self::Custom(b) => f.debug_tuple("Custom").field(b).finish(),
+        }
+    }
+}
+
+/// A URL with the password of its user info replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end], &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Everything `Store::open` takes. `Options::default()` is a memory store with DESIGN.md's
 /// defaults.
 #[derive(Debug, Clone)]
@@ -60,6 +101,12 @@ pub struct Options {
     pub eviction_policy: EvictionPolicy,
     /// Lifetime of a session created without a ttl, in ms (0 = never). Default 24 h.
     pub default_ttl_ms: u64,
+    /// Longest a session may live after its creation, however often it slides, in ms
+    /// (0 = no bound).
+    pub max_lifetime_ms: u64,
+    /// The fraction of a sliding window (idle or rolling) that must have passed before a read
+    /// slides the session forward (0 = every read; default 0.5).
+    pub refresh_fraction: f64,
     /// Idle timeout in ms (0 = off).
     pub idle_timeout_ms: u64,
     /// Interval of the expiry sweep in ms (0 = off). Default 5 min.
@@ -87,6 +134,8 @@ impl Default for Options {
             max_sessions_per_user: 0,
             eviction_policy: EvictionPolicy::Oldest,
             default_ttl_ms: 24 * 3600 * 1000,
+            max_lifetime_ms: 0,
+            refresh_fraction: 0.5,
             idle_timeout_ms: 0,
             cleanup_interval_ms: 5 * 60 * 1000,
             tombstone_ttl_ms: 10 * 60 * 1000,
@@ -138,6 +187,12 @@ impl Options {
                 "max_sessions_per_user" => o.max_sessions_per_user = count(key, value)?,
                 "eviction_policy" => o.eviction_policy = string(key, value)?.parse()?,
                 "default_ttl" => o.default_ttl_ms = duration(key, value)?,
+                "max_lifetime" => o.max_lifetime_ms = duration(key, value)?,
+                "refresh_fraction" => {
+                    o.refresh_fraction = value.as_f64().ok_or_else(|| {
+                        Error::config(key, "refresh_fraction must be a number from 0 to 1")
+                    })?;
+                }
                 "idle_timeout" => o.idle_timeout_ms = duration(key, value)?,
                 "cleanup_interval" => o.cleanup_interval_ms = duration(key, value)?,
                 "tombstone_ttl" => o.tombstone_ttl_ms = duration(key, value)?,
@@ -202,6 +257,7 @@ impl Options {
         }
         for (name, ms) in [
             ("default_ttl", self.default_ttl_ms),
+            ("max_lifetime", self.max_lifetime_ms),
             ("idle_timeout", self.idle_timeout_ms),
             ("cleanup_interval", self.cleanup_interval_ms),
             ("tombstone_ttl", self.tombstone_ttl_ms),
@@ -212,6 +268,18 @@ impl Options {
                     format!("{name} must be at most 100 years"),
                 ));
             }
+        }
+        if self.max_lifetime_ms > 0 && self.default_ttl_ms > self.max_lifetime_ms {
+            return Err(Error::config(
+                "max_lifetime",
+                "max_lifetime must not be shorter than default_ttl",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.refresh_fraction) {
+            return Err(Error::config(
+                "refresh_fraction",
+                "refresh_fraction must be a number from 0 to 1",
+            ));
         }
         if self.key_prefix.is_empty() {
             return Err(Error::config("key_prefix", "key_prefix must not be empty"));
@@ -236,7 +304,8 @@ impl Options {
                 return Err(Error::config(
                     "url",
                     format!(
-                        "a redis url must start with redis://, rediss:// or redis+unix://, not {bad:?}"
+                        "a redis url must start with redis://, rediss:// or redis+unix://, not {:?}",
+                        redact_url(bad)
                     ),
                 ));
             }
@@ -254,6 +323,8 @@ impl Options {
         ExpiryRule {
             default_ttl_ms: self.default_ttl_ms,
             idle_timeout_ms: self.idle_timeout_ms,
+            max_lifetime_ms: self.max_lifetime_ms,
+            refresh_fraction: self.refresh_fraction,
         }
     }
 }

@@ -19,7 +19,7 @@ fn user(u: &str) -> NewSession {
 }
 
 async fn open(storage: MapStorage, base: Options) -> (Store, Arc<CustomBackend<MapStorage>>) {
-    let backend = Arc::new(CustomBackend::new(storage, &base));
+    let backend = Arc::new(CustomBackend::new(storage, base.expiry()));
     let store = Store::open(Options {
         backend: BackendConfig::Custom(backend.clone()),
         ..base
@@ -36,7 +36,7 @@ async fn a_limit_without_list_by_user_id_is_refused_at_open() {
         ..Options::default()
     };
     let storage = MapStorage::default();
-    let backend = Arc::new(CustomBackend::new(storage, &base));
+    let backend = Arc::new(CustomBackend::new(storage, base.expiry()));
     let err = Store::open(Options {
         backend: BackendConfig::Custom(backend),
         ..base

@@ -324,7 +324,7 @@ async fn cleanup_removes_exactly_the_expired_sessions() {
     let touched = store.touch(&touched.id).await.unwrap();
     let short = store
         .create(NewSession {
-            ttl_ms: Some(30_000),
+            expires: Some(omnisession::Lifetime::Ttl(30_000)),
             ..user("u")
         })
         .await

@@ -133,14 +133,14 @@ async fn the_user_index_lives_as_long_as_its_newest_session_and_no_longer() {
     let store = Store::open(options(&server, "ix:")).await.unwrap();
     let short = store
         .create(NewSession {
-            ttl_ms: Some(60_000),
+            expires: Some(omnisession::Lifetime::Ttl(60_000)),
             ..user("u")
         })
         .await
         .unwrap();
     let long = store
         .create(NewSession {
-            ttl_ms: Some(3_600_000),
+            expires: Some(omnisession::Lifetime::Ttl(3_600_000)),
             ..user("u")
         })
         .await

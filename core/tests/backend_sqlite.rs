@@ -108,7 +108,7 @@ async fn data_survives_close_and_reopen() {
         .unwrap();
     let b = store
         .create(NewSession {
-            ttl_ms: Some(0),
+            expires: Some(omnisession::Lifetime::Never),
             ..user("u1")
         })
         .await
@@ -256,7 +256,7 @@ async fn cleanup_removes_exactly_the_expired_sessions() {
     let clock = Arc::new(ManualClock::new(START_MS));
     let store = Store::open(clocked(&path, &clock)).await.unwrap();
     let ttl = |ms: u64| NewSession {
-        ttl_ms: Some(ms),
+        expires: Some(omnisession::Lifetime::Ttl(ms)),
         ..user("u")
     };
     let mut short = Vec::new();
@@ -267,7 +267,13 @@ async fn cleanup_removes_exactly_the_expired_sessions() {
     for _ in 0..2 {
         long.push(store.create(ttl(5000)).await.unwrap());
     }
-    let forever = store.create(ttl(0)).await.unwrap();
+    let forever = store
+        .create(NewSession {
+            expires: Some(omnisession::Lifetime::Never),
+            ..user("u")
+        })
+        .await
+        .unwrap();
 
     assert_eq!(store.cleanup().await.unwrap(), 0);
     clock.advance(1000);
@@ -298,7 +304,7 @@ async fn cleanup_removes_exactly_the_expired_sessions() {
     for i in 0..1203 {
         store
             .create(NewSession {
-                ttl_ms: Some(10),
+                expires: Some(omnisession::Lifetime::Ttl(10)),
                 ..user(&format!("bulk{i}"))
             })
             .await

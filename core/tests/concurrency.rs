@@ -47,7 +47,7 @@ fn backends(dir: &std::path::Path) -> Vec<(&'static str, BackendConfig, String)>
         cluster,
         tls_ca: None,
     };
-    let custom = CustomBackend::new(map_storage::MapStorage::full(), &Options::default());
+    let custom = CustomBackend::new(map_storage::MapStorage::full(), Options::default().expiry());
     vec![
         (
             "memory",

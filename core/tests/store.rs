@@ -122,14 +122,14 @@ async fn the_sweeper_removes_expired_sessions_without_being_asked() {
     let store = Store::open(options).await.unwrap();
     let short = store
         .create(NewSession {
-            ttl_ms: Some(1000),
+            expires: Some(omnisession::Lifetime::Ttl(1000)),
             ..user("u")
         })
         .await
         .unwrap();
     let forever = store
         .create(NewSession {
-            ttl_ms: Some(0),
+            expires: Some(omnisession::Lifetime::Never),
             ..user("u")
         })
         .await

@@ -11,7 +11,6 @@ use crate::controls::admission::{Admission, Member};
 use crate::controls::expiry::ExpiryRule;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
-use crate::options::Options;
 use crate::session::Session;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -72,11 +71,11 @@ pub struct CustomBackend<S> {
 }
 
 impl<S: CustomStorage> CustomBackend<S> {
-    /// Wraps a host storage for a store with these options.
-    pub fn new(storage: S, options: &Options) -> Self {
+    /// Wraps a host storage for a store with this expiry rule (`Options::expiry`).
+    pub fn new(storage: S, expiry: ExpiryRule) -> Self {
         Self {
             storage,
-            expiry: options.expiry(),
+            expiry,
             ids: (0..STRIPES).map(|_| AsyncMutex::new(())).collect(),
             users: (0..STRIPES).map(|_| AsyncMutex::new(())).collect(),
             tombstones: Mutex::new(HashMap::new()),
@@ -128,7 +127,7 @@ impl<S: CustomStorage> CustomBackend<S> {
         guards
     }
 
-    fn tombstoned(&self, id: &str, now_ms: i64) -> bool {
+    fn is_tombstoned(&self, id: &str, now_ms: i64) -> bool {
         let mut t = self
             .tombstones
             .lock()
@@ -219,15 +218,12 @@ impl<S: CustomStorage> CustomBackend<S> {
 
 #[async_trait]
 impl<S: CustomStorage> Backend for CustomBackend<S> {
-    fn validate(&self, options: &Options) -> Result<()> {
-        let caps = self.storage.capabilities();
-        if options.max_sessions_per_user > 0 && !caps.list_by_user_id {
-            return Err(Error::config(
-                "max_sessions_per_user",
-                "max_sessions_per_user needs a custom backend with a listByUserId method",
-            ));
-        }
-        Ok(())
+    fn lists_user_sessions(&self) -> bool {
+        self.storage.capabilities().list_by_user_id
+    }
+
+    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        Ok(self.is_tombstoned(id, now_ms))
     }
 
     async fn load(&self, id: &str) -> Result<Option<Session>> {
@@ -243,7 +239,7 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
         let s = &record.session;
         let user = s.user_id.as_deref().map(|u| (s.site_id.as_str(), u));
         let _guards = self.lock(user.as_slice(), &[&s.id]).await;
-        if self.tombstoned(&s.id, ctx.now_ms) || self.read(&s.id).await?.is_some() {
+        if self.is_tombstoned(&s.id, ctx.now_ms) || self.read(&s.id).await?.is_some() {
             return Err(Self::conflict(&s.id));
         }
         let evicted = match admission {
@@ -281,7 +277,7 @@ impl<S: CustomStorage> Backend for CustomBackend<S> {
             || current.site_id != preview.session.site_id;
         let record = change(current)?;
         if record.session.id != id
-            && (self.tombstoned(&record.session.id, ctx.now_ms)
+            && (self.is_tombstoned(&record.session.id, ctx.now_ms)
                 || self.read(&record.session.id).await?.is_some())
         {
             return Err(Self::conflict(&record.session.id));

@@ -43,14 +43,7 @@ impl Record {
     }
 }
 
-/// Whether a record with effective expiry `expires_ms` is live at `now_ms`.
-///
-/// Expired means strictly after the expiry instant, as in omnistorage-core and Redis: a
-/// session is still served at exactly `expires_at`. Backends that filter in their own query
-/// language use the same comparison (`expires_ms IS NULL OR expires_ms >= now`).
-pub fn is_live(expires_ms: Option<i64>, now_ms: i64) -> bool {
-    expires_ms.is_none_or(|exp| now_ms <= exp)
-}
+pub use crate::controls::expiry::is_live;
 
 /// Times every write needs: now, and until when a removed id stays unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,11 +88,15 @@ pub struct Page {
 /// after it has checked the store is open, the id is well-formed and the site matches.
 #[async_trait]
 pub trait Backend: Send + Sync + Debug + 'static {
-    /// Refuses options this backend cannot honour (`CONFIG_INVALID`), at open.
-    fn validate(&self, options: &crate::options::Options) -> Result<()> {
-        let _ = options;
-        Ok(())
+    /// Whether [`Backend::user_sessions`] can list a user's sessions: the per-user limit
+    /// needs it (a custom storage without `listByUserId` cannot).
+    fn lists_user_sessions(&self) -> bool {
+        true
     }
+
+    /// Whether `id` was removed with a tombstone still in force at `now_ms` (a deleted,
+    /// rotated or evicted id): the core reports such an id presented again as a replay.
+    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool>;
 
     /// The id a rotation of `old_id` moves the session to; the core calls it once per attempt
     /// and checks the answer is well-formed and not `old_id`.

@@ -3,7 +3,7 @@
 //! Backends call [`Admission::decide`] inside their atomic insert, so eviction and insert are
 //! one step and eviction only happens when the insert does.
 
-use crate::backend::is_live;
+use super::expiry::is_live;
 use crate::error::{Error, ErrorKind, Result};
 use std::str::FromStr;
 

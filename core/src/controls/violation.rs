@@ -6,7 +6,7 @@ use std::fmt::{self, Debug};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-/// The kinds of violation (DESIGN.md "Violations").
+/// The kinds of violation (docs/design.md "Violations").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ViolationKind {
     /// A write's session JSON exceeded `max_session_size`.
@@ -21,6 +21,8 @@ pub enum ViolationKind {
     SiteMismatch,
     /// An id that is not of the session-id shape.
     MalformedId,
+    /// A deleted, rotated or evicted id presented again (a cookie used after logout).
+    ReplayedId,
 }
 
 impl ViolationKind {
@@ -33,6 +35,7 @@ impl ViolationKind {
             Self::SessionLimitExceeded => "session_limit_exceeded",
             Self::SiteMismatch => "site_mismatch",
             Self::MalformedId => "malformed_id",
+            Self::ReplayedId => "replayed_id",
         }
     }
 }
@@ -62,6 +65,29 @@ pub struct Violation {
     pub message: String,
     /// When it happened.
     pub at: Timestamp,
+}
+
+impl Violation {
+    /// An event of `kind` at `at` on `site`, with neither size nor limit.
+    pub fn new(
+        kind: ViolationKind,
+        site: &str,
+        at: Timestamp,
+        session_id: Option<&str>,
+        user_id: Option<&str>,
+        message: String,
+    ) -> Self {
+        Self {
+            kind,
+            session_id_hash: session_id.map(crate::id::hash),
+            user_id: user_id.map(str::to_owned),
+            site_id: site.to_owned(),
+            size: 0,
+            limit: 0,
+            message,
+            at,
+        }
+    }
 }
 
 /// Receives violation events. Implementations must return quickly and must not block on

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use omnisession::backend::{Backend, Change, Modified, Page, Record, WriteCtx};
 use omnisession::controls::admission::Admission;
-use omnisession::{Error, Options, Result, Session};
+use omnisession::{Error, Result, Session};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -158,8 +158,12 @@ impl Held {
 
 #[async_trait]
 impl Backend for Held {
-    fn validate(&self, options: &Options) -> Result<()> {
-        self.inner.validate(options)
+    fn lists_user_sessions(&self) -> bool {
+        self.inner.lists_user_sessions()
+    }
+
+    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        self.inner.tombstoned(id, now_ms).await
     }
 
     fn rotation_id(&self, old_id: &str) -> String {

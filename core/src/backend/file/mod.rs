@@ -136,6 +136,14 @@ impl FileBackend {
 
 #[async_trait]
 impl Backend for FileBackend {
+    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        if !id::is_well_formed(id) {
+            return Ok(false);
+        }
+        let owned = id.to_owned();
+        self.read(move |d| d.tombstoned(&owned, now_ms)).await
+    }
+
     async fn load(&self, id: &str) -> Result<Option<Session>> {
         if !id::is_well_formed(id) {
             return Ok(None);

@@ -40,6 +40,11 @@ impl Dirs {
         }
     }
 
+    /// Whether `id` has a tombstone in force at `now_ms`.
+    pub(super) fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        Ok(self.read_tombstone(id)?.is_some_and(|until| now_ms < until))
+    }
+
     /// Whether `id` has a tombstone file, in force or not.
     pub(super) fn has_tombstone(&self, id: &str) -> Result<bool> {
         self.tombstone_path(id)
@@ -56,7 +61,7 @@ impl Dirs {
 
     /// Whether `id` cannot be inserted: its file exists, or a live tombstone.
     pub(super) fn taken(&self, id: &str, now_ms: i64) -> Result<bool> {
-        Ok(self.exists(id)? || self.read_tombstone(id)?.is_some_and(|until| now_ms < until))
+        Ok(self.exists(id)? || self.tombstoned(id, now_ms)?)
     }
 
     pub(super) fn write_tombstone(&self, id: &str, until_ms: i64) -> Result<()> {

@@ -213,6 +213,10 @@ fn same_membership(a: &Session, b: &Session) -> bool {
 
 #[async_trait]
 impl Backend for MemoryBackend {
+    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        Ok(self.index().is_tombstoned(id, now_ms))
+    }
+
     async fn load(&self, id: &str) -> Result<Option<Session>> {
         Ok(self.read(id).map(|s| Session::clone(&s.session)))
     }

@@ -80,7 +80,7 @@ impl RedisBackend {
         ctx: WriteCtx,
     ) -> Result<Vec<Session>> {
         let id = &record.session.id;
-        let tomb = self.tombstoned(id, ctx.now_ms).await?;
+        let tomb = self.tombstone_in_force(id, ctx.now_ms).await?;
         if tomb || self.get_wire(id).await?.is_some() {
             return Err(conflict(id));
         }
@@ -136,7 +136,7 @@ impl RedisBackend {
             undo_index().await?;
             return Err(conflict(id));
         }
-        let tomb = self.tombstoned(id, ctx.now_ms).await?;
+        let tomb = self.tombstone_in_force(id, ctx.now_ms).await?;
         if tomb {
             self.cas(id, &record.wire, "", "").await?;
             undo_index().await?;
@@ -303,7 +303,7 @@ impl RedisBackend {
             )
             .with("session_id_hash", id::hash(old_id)));
         }
-        if self.tombstoned(new_id, ctx.now_ms).await? {
+        if self.tombstone_in_force(new_id, ctx.now_ms).await? {
             return Err(conflict(new_id));
         }
         // The tombstone goes first, so that no create can take the old id once its record is

@@ -122,7 +122,7 @@ impl RedisBackend {
 
     /// Whether `id` has a tombstone still in force at `now_ms` (the core's clock decides, not
     /// the server's: the key's own expiry only reclaims the memory).
-    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+    async fn tombstone_in_force(&self, id: &str, now_ms: i64) -> Result<bool> {
         let until: Option<String> = self
             .conn
             .read(redis::cmd("GET").arg(self.keys.tombstone(id)))
@@ -323,6 +323,10 @@ impl Backend for RedisBackend {
         } else {
             id::generate()
         }
+    }
+
+    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        self.tombstone_in_force(id, now_ms).await
     }
 
     async fn load(&self, id: &str) -> Result<Option<Session>> {

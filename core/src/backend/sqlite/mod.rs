@@ -39,7 +39,7 @@ use errors::{conflict, open_error, sql_error};
 use pool::{READERS, Shared, blocking, close_connection, connect};
 use queries::{
     DELETE_SITE, INSERT_ROW, SELECT_PAGE, SELECT_USER, count_live, delete_row, load_raw,
-    put_tombstone, taken, write_row,
+    put_tombstone, taken, tombstoned, write_row,
 };
 use rows::RawRow;
 use rusqlite::params;
@@ -100,6 +100,11 @@ impl SqliteBackend {
 
 #[async_trait]
 impl Backend for SqliteBackend {
+    async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        let id = id.to_owned();
+        self.read(move |c| tombstoned(c, &id, now_ms)).await
+    }
+
     async fn load(&self, id: &str) -> Result<Option<Session>> {
         let id = id.to_owned();
         self.read(move |c| load_raw(c, &id)?.map(RawRow::decode).transpose())

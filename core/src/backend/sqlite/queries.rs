@@ -19,6 +19,7 @@ const COUNT_LIVE: &str = "SELECT COUNT(*) FROM sessions \
      WHERE site = ?1 AND (expires_ms IS NULL OR expires_ms >= ?2)";
 const TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1) \
      OR EXISTS (SELECT 1 FROM tombstones WHERE id = ?1 AND until_ms > ?2)";
+const TOMBSTONED: &str = "SELECT EXISTS (SELECT 1 FROM tombstones WHERE id = ?1 AND until_ms > ?2)";
 pub(super) const INSERT_ROW: &str = "INSERT INTO sessions \
      (id, site, user_id, created_ms, accessed_ms, expires_ms, record) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -38,6 +39,13 @@ pub(super) fn load_raw(conn: &Connection, id: &str) -> Result<Option<RawRow>> {
 /// Whether `id` is in use: stored (expired or not) or tombstoned until after `now_ms`.
 pub(super) fn taken(conn: &Connection, id: &str, now_ms: i64) -> Result<bool> {
     conn.prepare_cached(TAKEN)
+        .and_then(|mut s| s.query_row(params![id, now_ms], |r| r.get(0)))
+        .map_err(sql_error)
+}
+
+/// Whether `id` has a tombstone in force at `now_ms`.
+pub(super) fn tombstoned(conn: &Connection, id: &str, now_ms: i64) -> Result<bool> {
+    conn.prepare_cached(TOMBSTONED)
         .and_then(|mut s| s.query_row(params![id, now_ms], |r| r.get(0)))
         .map_err(sql_error)
 }

@@ -1,11 +1,20 @@
-//! The store contract: every operation of DESIGN.md, with every control, over any backend.
+//! The store contract: every operation of docs/design.md, with every control, over any backend.
 //!
 //! This file is the one place that says what an operation does: which checks run, in which
 //! order, what counts as missing or expired, which violation is raised. Backends only store.
+//! The operations of a web request's cycle (login, upsert, sliding reads) are in `cycle.rs`.
+
+mod cycle;
+
+pub use cycle::Login;
 
 use crate::backend::{self, Backend, Modified, Page, Record, WriteCtx};
+use crate::controls::Refusal;
 use crate::controls::admission::Admission;
+use crate::controls::expiry::Lifetime;
+use crate::controls::user::UserRule;
 use crate::controls::violation::{Reporter, Violation, ViolationKind};
+use crate::controls::{session_id, site, size, user};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
 use crate::json::{self, NotJson};
@@ -18,8 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-/// Longest user id accepted, in bytes.
-pub const MAX_USER_ID_BYTES: usize = 256;
+pub use crate::controls::user::MAX_USER_ID_BYTES;
 /// Page size of [`Store::list`] when none is given, and the largest accepted.
 pub const DEFAULT_PAGE: usize = 100;
 /// Largest page size of [`Store::list`].
@@ -32,8 +40,8 @@ pub struct NewSession {
     pub user_id: Option<String>,
     /// Initial data.
     pub data: Map<String, Value>,
-    /// Lifetime in ms; `None` = the store's `default_ttl`, `Some(0)` = never expires.
-    pub ttl_ms: Option<u64>,
+    /// When it expires; `None` = the store's `default_ttl`.
+    pub expires: Option<Lifetime>,
     /// A caller-chosen id (must match `^[A-Za-z0-9_-]{22,128}$`); `None` = generated.
     pub id: Option<String>,
     /// Client address.
@@ -62,6 +70,8 @@ pub struct SessionUpdate {
     pub user_agent: Option<String>,
     /// Expected current version; a mismatch is `SESSION_CONFLICT`.
     pub version: Option<u64>,
+    /// A new expiry; `None` keeps the current one.
+    pub expires: Option<Lifetime>,
 }
 
 /// What `patch` takes: top-level data keys to set and to remove.
@@ -73,6 +83,10 @@ pub struct Patch {
     pub unset: Vec<String>,
     /// Expected current version; a mismatch is `SESSION_CONFLICT`.
     pub version: Option<u64>,
+    /// Attach a user to an anonymous session, as in [`SessionUpdate::user_id`].
+    pub user_id: Option<String>,
+    /// A new expiry; `None` keeps the current one.
+    pub expires: Option<Lifetime>,
 }
 
 /// One page of [`Store::list`].
@@ -132,7 +146,12 @@ impl Store {
             }
             BackendConfig::Custom(b) => Arc::clone(b),
         };
-        backend.validate(&options)?;
+        if options.max_sessions_per_user > 0 && !backend.lists_user_sessions() {
+            return Err(Error::config(
+                "max_sessions_per_user",
+                "max_sessions_per_user needs a custom backend with a listByUserId method",
+            ));
+        }
         let inner = Arc::new(Inner {
             backend,
             owns_backend: !matches!(options.backend, BackendConfig::Custom(_)),
@@ -164,7 +183,12 @@ impl Store {
     pub async fn create(&self, new: NewSession) -> Result<Session> {
         let s = &self.inner;
         s.open_check()?;
-        let user_id = s.check_user(new.user_id, None)?;
+        let rule = if s.options.allow_anonymous {
+            UserRule::Optional
+        } else {
+            UserRule::Required
+        };
+        let user_id = s.check_user(new.user_id, rule)?;
         let id = match new.id {
             Some(id) if id::is_well_formed(&id) => id,
             Some(_) => return Err(s.malformed_id(user_id.as_deref())),
@@ -182,7 +206,7 @@ impl Store {
             created_at: now,
             updated_at: now,
             last_accessed_at: now,
-            expires_at: s.options.expiry().absolute(now, new.ttl_ms),
+            expires_at: s.expires_at(now, now, new.expires),
             ip_address: new.ip_address.unwrap_or_default(),
             user_agent: new.user_agent.unwrap_or_default(),
             version: 1,
@@ -196,7 +220,7 @@ impl Store {
         if let Err(e) = &result
             && e.kind() == ErrorKind::SessionConflict
             && let Ok(Some(existing)) = s.backend.load(&record.session.id).await
-            && existing.site_id != s.options.site_id
+            && !site::is_own(&s.options.site_id, &existing)
         {
             // The id belongs to another site: the conflict stands (never an overwrite), and the
             // attempt is reported like any other cross-site access.
@@ -222,49 +246,24 @@ impl Store {
     ///
     /// A session returned has the id asked for: every backend checks the record it reads
     /// against its key (a mismatch is `BACKEND_ERROR`), so a host may reuse the id it passed.
+    ///
+    /// With `idle_timeout`, a read is an access: once more than `refresh_fraction` of the idle
+    /// window has passed, the read moves `last_accessed_at` (one write per that much time, not
+    /// one per request), so a user who only reads stays signed in.
     pub async fn get_shared(&self, id: &str) -> Result<Option<Arc<Session>>> {
-        let s = &self.inner;
-        s.open_check()?;
-        if !id::is_well_formed(id) {
-            s.malformed_id(None);
-            return Ok(None);
-        }
-        let Some(session) = s.backend.load_shared(id).await? else {
-            return Ok(None);
-        };
-        if session.site_id != s.options.site_id {
-            s.site_mismatch(&session);
-            return Ok(None);
-        }
-        if !s.is_live(&session) {
-            s.backend
-                .remove(std::slice::from_ref(&session.id), false, s.ctx())
-                .await?;
-            return Ok(None);
-        }
-        debug_assert_eq!(session.id, id, "a backend returned another id's session");
-        Ok(Some(session))
+        self.inner.read(id, None).await
     }
 
     /// Replaces a session's data (and attaches a user to an anonymous one). Bumps `version`.
     pub async fn update(&self, update: SessionUpdate) -> Result<Session> {
         let s = &self.inner;
         s.open_check()?;
-        let new_user = s.check_user(update.user_id.clone(), Some(()))?;
+        let new_user = s.check_user(update.user_id.clone(), UserRule::Optional)?;
         let mut data = update.data;
         s.check_data(&mut data, Some(&update.id), new_user.as_deref())?;
         s.modify(&update.id, |mut session, now, pending| {
             check_version(&session, update.version)?;
-            match (&session.user_id, &new_user) {
-                (Some(old), Some(new)) if old != new => {
-                    return Err(Error::invalid(
-                        "a session cannot change users; rotate or create a new one",
-                    )
-                    .with("session_id_hash", id::hash(&session.id)));
-                }
-                (None, Some(_)) => session.user_id.clone_from(&new_user),
-                _ => {}
-            }
+            attach_user(&mut session, new_user.as_deref())?;
             session.data.clone_from(&data);
             if let Some(org) = &update.organization_id {
                 session.organization_id = Some(org.clone());
@@ -275,6 +274,7 @@ impl Store {
             if let Some(ua) = &update.user_agent {
                 session.user_agent.clone_from(ua);
             }
+            s.set_expiry(&mut session, now, update.expires);
             bump(&mut session, now);
             s.seal(session, pending)
         })
@@ -290,16 +290,14 @@ impl Store {
             return Err(Error::invalid(format!("key {key:?} is both set and unset"))
                 .with("key", key.as_str()));
         }
+        let new_user = s.check_user(patch.user_id, UserRule::Optional)?;
         let mut set = patch.set;
-        s.check_data(&mut set, Some(id), None)?;
+        s.check_data(&mut set, Some(id), new_user.as_deref())?;
         s.modify(id, |mut session, now, pending| {
             check_version(&session, patch.version)?;
-            for key in &patch.unset {
-                session.data.remove(key);
-            }
-            for (k, v) in &set {
-                session.data.insert(k.clone(), v.clone());
-            }
+            attach_user(&mut session, new_user.as_deref())?;
+            apply(&mut session.data, &set, &patch.unset);
+            s.set_expiry(&mut session, now, patch.expires);
             bump(&mut session, now);
             s.seal(session, pending)
         })
@@ -309,13 +307,15 @@ impl Store {
     /// Marks the session used now: moves `last_accessed_at` (and so the idle expiry), never
     /// past `expires_at`; leaves data, `updated_at` and `version` alone.
     pub async fn touch(&self, id: &str) -> Result<Session> {
-        let s = &self.inner;
-        s.open_check()?;
-        s.modify(id, |mut session, now, _| {
-            session.last_accessed_at = now;
-            Ok(s.record(session))
-        })
-        .await
+        self.inner.open_check()?;
+        self.inner.touch(id, None).await
+    }
+
+    /// [`Store::touch`] that also sets a new expiry: a rolling session's window moves (or an
+    /// expiry is shortened), bounded by `max_lifetime`. Data and `version` stay as they are.
+    pub async fn touch_with(&self, id: &str, expires: Lifetime) -> Result<Session> {
+        self.inner.open_check()?;
+        self.inner.touch(id, Some(expires)).await
     }
 
     /// Gives the session a new id (same user, data and expiry); the old id is gone and
@@ -340,7 +340,9 @@ impl Store {
             return Err(s.malformed_id(None));
         }
         match s.backend.load(id).await {
-            Ok(Some(session)) if session.site_id != s.options.site_id => s.site_mismatch(&session),
+            Ok(Some(session)) if !site::is_own(&s.options.site_id, &session) => {
+                s.site_mismatch(&session);
+            }
             // An unreadable record belongs to no site we can tell: deleting it is the only
             // way out for its owner, and reveals nothing.
             Err(e) if e.kind() != ErrorKind::BackendError => return Err(e),
@@ -356,7 +358,7 @@ impl Store {
         let s = &self.inner;
         s.open_check()?;
         let user = s
-            .check_user(Some(user_id.to_owned()), Some(()))?
+            .check_user(Some(user_id.to_owned()), UserRule::Required)?
             .unwrap_or_default();
         let (live, expired) = s.user_sessions(&user).await?;
         let ids = |v: Vec<Session>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
@@ -370,7 +372,7 @@ impl Store {
         let s = &self.inner;
         s.open_check()?;
         let user = s
-            .check_user(Some(user_id.to_owned()), Some(()))?
+            .check_user(Some(user_id.to_owned()), UserRule::Required)?
             .unwrap_or_default();
         let (mut live, _) = s.user_sessions(&user).await?;
         live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -503,6 +505,32 @@ fn check_version(session: &Session, expected: Option<u64>) -> Result<()> {
     }
 }
 
+/// Attaches `user` to an anonymous session; the same user is a no-op; another user is
+/// `SESSION_INVALID`, because handing one id from user to user is how fixation works.
+fn attach_user(session: &mut Session, user: Option<&str>) -> Result<()> {
+    match (session.user_id.as_deref(), user) {
+        (Some(old), Some(new)) if old != new => Err(Error::invalid(
+            "a session cannot change users; log in (a new id) or create a new one",
+        )
+        .with("session_id_hash", id::hash(&session.id))),
+        (None, Some(new)) => {
+            session.user_id = Some(new.to_owned());
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Applies a per-key change to session data.
+fn apply(data: &mut Map<String, Value>, set: &Map<String, Value>, unset: &[String]) {
+    for key in unset {
+        data.remove(key);
+    }
+    for (k, v) in set {
+        data.insert(k.clone(), v.clone());
+    }
+}
+
 fn bump(session: &mut Session, now: Timestamp) {
     session.updated_at = now;
     session.last_accessed_at = now;
@@ -590,60 +618,67 @@ impl Inner {
         user: Option<&str>,
         message: String,
     ) -> Violation {
-        Violation {
-            kind,
-            session_id_hash: id.map(id::hash),
-            user_id: user.map(str::to_owned),
-            site_id: self.options.site_id.clone(),
-            size: 0,
-            limit: 0,
-            message,
-            at: self.now(),
-        }
+        Violation::new(kind, &self.options.site_id, self.now(), id, user, message)
     }
 
-    /// A user id as given: required unless `allow_anonymous` (or `optional` for updates).
-    fn check_user(&self, user: Option<String>, optional: Option<()>) -> Result<Option<String>> {
-        let problem = match &user {
-            None if optional.is_some() || self.options.allow_anonymous => return Ok(None),
-            None => "a user id is required (or open the store with allow_anonymous)",
-            Some(u) if u.is_empty() => "the user id must not be empty",
-            Some(u) if u.len() > MAX_USER_ID_BYTES => "the user id is longer than 256 bytes",
-            Some(_) => return Ok(user),
-        };
-        let v = self.violation(
-            ViolationKind::InvalidSession,
-            None,
-            None,
-            problem.to_owned(),
-        );
-        self.reporter.report(&v);
-        Err(Error::invalid(problem))
+    /// Reports a control's refusal and returns its error.
+    fn refuse(&self, refusal: Refusal) -> Error {
+        self.reporter.report(&refusal.violation);
+        refusal.error
+    }
+
+    /// A user id as given, checked against the user rule.
+    fn check_user(&self, user: Option<String>, rule: UserRule) -> Result<Option<String>> {
+        user::check(user, rule, &self.options.site_id, self.now()).map_err(|r| self.refuse(r))
     }
 
     fn malformed_id(&self, user: Option<&str>) -> Error {
-        let message = "the session id is not of the form [A-Za-z0-9_-]{22,128}";
-        self.reporter.report(&self.violation(
-            ViolationKind::MalformedId,
-            None,
+        self.refuse(session_id::malformed(
+            &self.options.site_id,
             user,
-            message.to_owned(),
-        ));
-        Error::invalid(message).with("reason", "malformed_id")
+            self.now(),
+        ))
     }
 
     fn site_mismatch(&self, foreign: &Session) {
-        let mut v = self.violation(
-            ViolationKind::SiteMismatch,
-            Some(&foreign.id),
-            foreign.user_id.as_deref(),
-            format!(
-                "session belongs to site {:?}, expected {:?}",
-                foreign.site_id, self.options.site_id
-            ),
-        );
-        v.site_id.clone_from(&foreign.site_id);
-        self.reporter.report(&v);
+        self.reporter
+            .report(&site::mismatch(&self.options.site_id, foreign, self.now()));
+    }
+
+    /// The error for an id with no session; an id that ended (tombstoned) is also reported
+    /// as a replay.
+    async fn missing(&self, id: &str) -> Error {
+        self.report_if_replayed(id).await;
+        not_found(id)
+    }
+
+    async fn report_if_replayed(&self, id: &str) {
+        match self.backend.tombstoned(id, self.now().unix_ms()).await {
+            Ok(true) => {
+                self.reporter
+                    .report(&session_id::replayed(&self.options.site_id, id, self.now()))
+            }
+            Ok(false) => {}
+            // The answer only decides whether an event is sent: a failure to look is logged.
+            Err(e) => tracing::warn!(target: "omnisession", error = %e, "tombstone lookup failed"),
+        }
+    }
+
+    /// The absolute expiry a write at `now` sets on a session created at `created`.
+    fn expires_at(
+        &self,
+        now: Timestamp,
+        created: Timestamp,
+        lifetime: Option<Lifetime>,
+    ) -> Option<Timestamp> {
+        self.options.expiry().absolute(now, created, lifetime)
+    }
+
+    /// Applies a write's new expiry, if it sets one.
+    fn set_expiry(&self, session: &mut Session, now: Timestamp, lifetime: Option<Lifetime>) {
+        if lifetime.is_some() {
+            session.expires_at = self.expires_at(now, session.created_at, lifetime);
+        }
     }
 
     fn not_serializable(&self, id: Option<&str>, user: Option<&str>, problem: &NotJson) -> Error {
@@ -690,30 +725,18 @@ impl Inner {
     /// The record to store after a data write: wire bytes, size limit, effective expiry.
     fn seal(&self, session: Session, pending: &Pending) -> Result<Record> {
         let record = self.record(session);
-        let (wire, session) = (&record.wire, &record.session);
-        let limit = self.options.max_session_size;
-        if limit > 0 && wire.len() > limit {
-            let mut v = self.violation(
-                ViolationKind::SizeExceeded,
-                Some(&session.id),
-                session.user_id.as_deref(),
-                format!("size {} exceeds limit {limit}", wire.len()),
-            );
-            v.size = wire.len() as u64;
-            v.limit = limit as u64;
-            pending.push(v);
-            return Err(Error::new(
-                ErrorKind::SessionSizeExceeded,
-                format!(
-                    "session size {} bytes exceeds limit {limit} bytes",
-                    wire.len()
-                ),
-            )
-            .with("size", wire.len())
-            .with("limit", limit)
-            .with("session_id_hash", id::hash(&session.id)));
+        match size::check(
+            self.options.max_session_size,
+            &record.session,
+            record.wire.len(),
+            self.now(),
+        ) {
+            Ok(()) => Ok(record),
+            Err(refusal) => {
+                pending.push(refusal.violation);
+                Err(refusal.error)
+            }
         }
-        Ok(record)
     }
 
     fn admission(&self, user: Option<&str>) -> Option<Admission> {
@@ -770,6 +793,61 @@ impl Inner {
         }
     }
 
+    /// The read behind `get`: the live session, slid forward once enough of its idle window
+    /// (or of the rolling window `rolling_ms` the caller keeps it in) has passed.
+    async fn read(&self, id: &str, rolling_ms: Option<u64>) -> Result<Option<Arc<Session>>> {
+        self.open_check()?;
+        if !id::is_well_formed(id) {
+            self.malformed_id(None);
+            return Ok(None);
+        }
+        let Some(session) = self.backend.load_shared(id).await? else {
+            self.report_if_replayed(id).await;
+            return Ok(None);
+        };
+        if !site::is_own(&self.options.site_id, &session) {
+            self.site_mismatch(&session);
+            return Ok(None);
+        }
+        if !self.is_live(&session) {
+            self.backend
+                .remove(std::slice::from_ref(&session.id), false, self.ctx())
+                .await?;
+            return Ok(None);
+        }
+        debug_assert_eq!(session.id, id, "a backend returned another id's session");
+        if !self
+            .options
+            .expiry()
+            .needs_refresh(&session, self.now(), rolling_ms)
+        {
+            return Ok(Some(session));
+        }
+        match self.touch(id, rolling_ms.map(Lifetime::Ttl)).await {
+            Ok(slid) => Ok(Some(Arc::new(slid))),
+            // Ended or expired between the read and the slide: as if read a moment later.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::SessionNotFound | ErrorKind::SessionExpired
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves `last_accessed_at` to now and, with `expires`, sets a new expiry.
+    async fn touch(&self, id: &str, expires: Option<Lifetime>) -> Result<Session> {
+        self.modify(id, |mut session, now, _| {
+            session.last_accessed_at = now;
+            self.set_expiry(&mut session, now, expires);
+            Ok(self.record(session))
+        })
+        .await
+    }
+
     /// Live and expired indexed sessions of a user on this site.
     async fn user_sessions(&self, user: &str) -> Result<(Vec<Session>, Vec<Session>)> {
         let all = self
@@ -797,7 +875,7 @@ impl Inner {
         let now = self.now();
         let step = |session: Session| -> Result<Record> {
             pending.reset();
-            if session.site_id != self.options.site_id {
+            if !site::is_own(&self.options.site_id, &session) {
                 *foreign
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session);
@@ -826,7 +904,7 @@ impl Inner {
             self.site_mismatch(&foreign);
         }
         match result {
-            Ok(Modified::Missing) => Err(not_found(id)),
+            Ok(Modified::Missing) => Err(self.missing(id).await),
             Ok(Modified::Written { record, evicted }) => {
                 self.report_evictions(&record.session, &evicted);
                 Ok(record.session)
