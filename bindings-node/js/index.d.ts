@@ -50,8 +50,10 @@ export interface NewSession {
   /** Required unless the store allows anonymous sessions; an integer is stored as its decimal string. */
   userId?: string | number | null
   data?: SessionData
-  /** Lifetime in ms; 0 = never expires; default: the store's defaultTtlMs. */
+  /** Lifetime in ms from now (0 = now); default: the store's defaultTtlMs. */
   ttlMs?: number | null
+  /** An instant instead of ttlMs (one in the past = expired); null = never expires. */
+  expiresAt?: Date | null
   /** A caller-chosen id matching ^[A-Za-z0-9_-]{22,128}$. */
   id?: string | null
   ipAddress?: string | null
@@ -71,17 +73,40 @@ export interface SessionUpdate {
   userAgent?: string | null
   /** Expected current version; a mismatch is SESSION_CONFLICT. */
   version?: number | null
+  /** A new lifetime in ms from now (0 = now); absent: the expiry stays. */
+  ttlMs?: number | null
+  /** A new expiry instead of ttlMs (one in the past = expired); null = never expires. */
+  expiresAt?: Date | null
   siteId?: string
   createdAt?: Date
   updatedAt?: Date
   lastAccessedAt?: Date
+}
+
+/** A new expiry for a write: `ttlMs` from now (0 = now), or `expiresAt` (null = never). */
+export interface Expiry {
+  ttlMs?: number | null
   expiresAt?: Date | null
 }
 
-export interface SessionPatch {
+export interface SessionPatch extends Expiry {
   set?: SessionData
   unset?: string[]
   version?: number | null
+  /** Attaches a user to an anonymous session. */
+  userId?: string | number | null
+}
+
+/** What `login` takes: the session the request came with (if any), the user, this request's changes. */
+export interface LoginInput extends Expiry {
+  /** The id the request came with; missing, ended or malformed ids start a new session. */
+  from?: string | null
+  userId: string | number
+  set?: SessionData
+  unset?: string[]
+  ipAddress?: string | null
+  userAgent?: string | null
+  organizationId?: string | null
 }
 
 export interface ListOptions {
@@ -103,6 +128,7 @@ export type ViolationType =
   | 'session_limit_exceeded'
   | 'site_mismatch'
   | 'malformed_id'
+  | 'replayed_id'
 
 export interface ViolationEvent {
   type: ViolationType
@@ -158,6 +184,10 @@ export interface StoreOptions {
   evictionPolicy?: 'oldest' | 'lru' | 'reject'
   /** Default 24 h; 0 = never. */
   defaultTtlMs?: number
+  /** No expiry is ever later than this long after creation, however a session slides; 0 = off. */
+  maxLifetimeMs?: number
+  /** A read slides an idle or rolling window once this fraction of it has passed; default 0.5. */
+  refreshFraction?: number
   /** 0 = off. */
   idleTimeoutMs?: number
   /** Default 5 min; 0 = off. */
@@ -180,7 +210,14 @@ export declare class Store {
   get(id: string): Promise<Session | null>
   update(session: SessionUpdate): Promise<Session>
   patch(id: string, patch: SessionPatch): Promise<Session>
-  touch(id: string): Promise<Session>
+  /** Moves lastAccessedAt; with ttlMs or expiresAt, also sets a new expiry. */
+  touch(id: string, options?: Expiry): Promise<Session>
+  /** get() for a rolling session: the expiry moves to rollingMs from now once enough of it has passed. */
+  getSliding(id: string, rollingMs: number): Promise<Session | null>
+  /** A new id with the user attached, the old session ended; data is carried only from an anonymous or the same user's session. */
+  login(input: LoginInput): Promise<Session>
+  /** update(), creating the session when the id is unknown; an ended id is SESSION_NOT_FOUND. */
+  upsert(session: SessionUpdate): Promise<Session>
   rotate(id: string): Promise<Session>
   delete(id: string): Promise<void>
   deleteByUserId(userId: string | number): Promise<number>

@@ -178,8 +178,20 @@ class Store {
     return settled(this.#native.patch(id, patch))
   }
 
-  touch(id) {
-    return settled(this.#native.touch(id))
+  touch(id, options) {
+    return settled(this.#native.touch(id, options))
+  }
+
+  getSliding(id, rollingMs) {
+    return settled(this.#native.getSliding(id, rollingMs))
+  }
+
+  login(input) {
+    return settled(this.#native.login(input))
+  }
+
+  upsert(session) {
+    return settled(this.#native.upsert(session))
   }
 
   rotate(id) {

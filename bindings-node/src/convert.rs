@@ -5,9 +5,9 @@ use napi::bindgen_prelude::{
     FromNapiValue, JsObjectValue, JsValue, KeyCollectionMode, KeyConversion, KeyFilter, Object,
     Unknown,
 };
-use napi::{Env, JsString, ValueType};
+use napi::{Env, JsDate, JsString, ValueType};
 use omnisession::json::{MAX_DEPTH, MAX_SAFE_INTEGER, NotJson};
-use omnisession::{Error, ErrorKind};
+use omnisession::{Error, ErrorKind, Lifetime, Timestamp};
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
 
@@ -153,6 +153,37 @@ pub fn opt_count(field: &str, v: Unknown) -> Result<Option<u64>, Bad> {
                 describe(&v)?
             ),
         )),
+    }
+}
+
+/// A write's new expiry from `ttlMs` (milliseconds from now; 0 = now) or `expiresAt` (a
+/// `Date`; one in the past means expired; `null` = never); neither = unchanged (or the default).
+pub fn lifetime(ttl_ms: Unknown, expires_at: Unknown) -> Result<Option<Lifetime>, Bad> {
+    let ttl = opt_count("ttlMs", ttl_ms)?;
+    let at = match expires_at.get_type()? {
+        ValueType::Undefined => None,
+        ValueType::Null => Some(Lifetime::Never),
+        ValueType::Object if expires_at.is_date()? => {
+            let ms = JsDate::from_unknown(expires_at)?.value_of()?;
+            if !ms.is_finite() {
+                return Err(Bad::shape("expiresAt", "expiresAt is an invalid Date"));
+            }
+            Some(Lifetime::At(Timestamp::from_unix_ms(ms as i64)))
+        }
+        _ => {
+            return Err(Bad::shape(
+                "expiresAt",
+                format!(
+                    "expiresAt must be a Date or null (never), not {}",
+                    describe(&expires_at)?
+                ),
+            ));
+        }
+    };
+    match (ttl, at) {
+        (Some(_), Some(_)) => Err(Bad::shape("expiresAt", "give ttlMs or expiresAt, not both")),
+        (Some(ms), None) => Ok(Some(Lifetime::Ttl(ms))),
+        (None, at) => Ok(at),
     }
 }
 

@@ -29,7 +29,7 @@ use convert::Bad;
 use napi::bindgen_prelude::{FromNapiValue, Function, JsObjectValue, Object, PromiseRaw, Unknown};
 use napi::{Env, JsValue as _, Result};
 use napi_derive::napi;
-use omnisession::{Error, NewSession, Patch, SessionUpdate, Store, id};
+use omnisession::{Error, Lifetime, Login, NewSession, Patch, SessionUpdate, Store, id};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -194,10 +194,11 @@ fn data_arg(
     })
 }
 
-const CREATE_FIELDS: [&str; 7] = [
+const CREATE_FIELDS: [&str; 8] = [
     "userId",
     "data",
     "ttlMs",
+    "expiresAt",
     "id",
     "ipAddress",
     "userAgent",
@@ -205,7 +206,7 @@ const CREATE_FIELDS: [&str; 7] = [
 ];
 
 /// The fields `update` reads, then those of a session object it ignores (read-only).
-const UPDATE_FIELDS: [&str; 12] = [
+const UPDATE_FIELDS: [&str; 13] = [
     "id",
     "data",
     "userId",
@@ -213,12 +214,80 @@ const UPDATE_FIELDS: [&str; 12] = [
     "ipAddress",
     "userAgent",
     "version",
+    "ttlMs",
+    "expiresAt",
     "siteId",
     "createdAt",
     "updatedAt",
     "lastAccessedAt",
-    "expiresAt",
 ];
+
+const LOGIN_FIELDS: [&str; 9] = [
+    "from",
+    "userId",
+    "set",
+    "unset",
+    "ttlMs",
+    "expiresAt",
+    "ipAddress",
+    "userAgent",
+    "organizationId",
+];
+
+/// A write's new expiry from an options object's `ttlMs` or `expiresAt`.
+fn lifetime_arg(obj: &Object) -> std::result::Result<Option<Lifetime>, Error> {
+    convert::lifetime(field(obj, "ttlMs")?, field(obj, "expiresAt")?).map_err(Bad::into_invalid)
+}
+
+/// An `unset` list of keys (absent = none).
+fn keys_arg(obj: &Object) -> std::result::Result<Vec<String>, Error> {
+    let unset_value = field(obj, "unset")?;
+    let mut unset = Vec::new();
+    if convert::is_undefined(&unset_value).map_err(|e| convert::napi_failure(&e))? {
+        return Ok(unset);
+    }
+    if !unset_value
+        .is_array()
+        .map_err(|e| convert::napi_failure(&e))?
+    {
+        return Err(Bad::shape("unset", "unset must be an array of keys").into_invalid());
+    }
+    let list = Object::from_unknown(unset_value).map_err(|e| convert::napi_failure(&e))?;
+    let len = list
+        .get_array_length()
+        .map_err(|e| convert::napi_failure(&e))?;
+    for i in 0..len {
+        let key: Unknown = list.get_element(i).map_err(|e| convert::napi_failure(&e))?;
+        unset.push(convert::string_arg("unset", key).map_err(Bad::into_invalid)?);
+    }
+    Ok(unset)
+}
+
+fn login_arg(env: &Env, store: &Store, input: Unknown) -> std::result::Result<Login, Error> {
+    let obj = convert::object_arg("input", input, false)
+        .map_err(Bad::into_invalid)?
+        .ok_or_else(|| Bad::shape("input", "login needs {userId}").into_invalid())?;
+    convert::only_keys("login()", &obj, &LOGIN_FIELDS).map_err(Bad::into_invalid)?;
+    let user_id = convert::user_id("userId", field(&obj, "userId")?).map_err(Bad::into_invalid)?;
+    let text =
+        |name: &str| convert::opt_string(name, field(&obj, name)?).map_err(Bad::into_invalid);
+    Ok(Login {
+        from: text("from")?,
+        set: data_arg(
+            env,
+            store,
+            (None, Some(&user_id)),
+            "set",
+            field(&obj, "set")?,
+        )?,
+        unset: keys_arg(&obj)?,
+        expires: lifetime_arg(&obj)?,
+        ip_address: text("ipAddress")?,
+        user_agent: text("userAgent")?,
+        organization_id: text("organizationId")?,
+        user_id,
+    })
+}
 
 fn new_session(env: &Env, store: &Store, input: Unknown) -> std::result::Result<NewSession, Error> {
     let Some(obj) = convert::object_arg("input", input, true).map_err(Bad::into_invalid)? else {
@@ -239,7 +308,7 @@ fn new_session(env: &Env, store: &Store, input: Unknown) -> std::result::Result<
     )?;
     Ok(NewSession {
         data,
-        ttl_ms: convert::opt_count("ttlMs", field(&obj, "ttlMs")?).map_err(Bad::into_invalid)?,
+        expires: lifetime_arg(&obj)?,
         id,
         ip_address: text("ipAddress")?,
         user_agent: text("userAgent")?,
@@ -283,6 +352,7 @@ fn session_update(
         user_agent: text("userAgent")?,
         version: convert::opt_count("version", field(&obj, "version")?)
             .map_err(Bad::into_invalid)?,
+        expires: lifetime_arg(&obj)?,
         user_id,
     })
 }
@@ -296,32 +366,37 @@ fn patch_arg(
     let Some(obj) = convert::object_arg("patch", input, false).map_err(Bad::into_invalid)? else {
         return Ok(Patch::default());
     };
-    convert::only_keys("patch()", &obj, &["set", "unset", "version"]).map_err(Bad::into_invalid)?;
-    let set = data_arg(env, store, (Some(id), None), "set", field(&obj, "set")?)?;
-    let unset_value = field(&obj, "unset")?;
-    let mut unset = Vec::new();
-    if !convert::is_undefined(&unset_value).map_err(|e| convert::napi_failure(&e))? {
-        if !unset_value
-            .is_array()
-            .map_err(|e| convert::napi_failure(&e))?
-        {
-            return Err(Bad::shape("unset", "unset must be an array of keys").into_invalid());
-        }
-        let list = Object::from_unknown(unset_value).map_err(|e| convert::napi_failure(&e))?;
-        let len = list
-            .get_array_length()
-            .map_err(|e| convert::napi_failure(&e))?;
-        for i in 0..len {
-            let key: Unknown = list.get_element(i).map_err(|e| convert::napi_failure(&e))?;
-            unset.push(convert::string_arg("unset", key).map_err(Bad::into_invalid)?);
-        }
-    }
+    convert::only_keys(
+        "patch()",
+        &obj,
+        &["set", "unset", "version", "userId", "ttlMs", "expiresAt"],
+    )
+    .map_err(Bad::into_invalid)?;
+    let user_id =
+        convert::opt_user_id("userId", field(&obj, "userId")?).map_err(Bad::into_invalid)?;
     Ok(Patch {
-        set,
-        unset,
+        set: data_arg(
+            env,
+            store,
+            (Some(id), user_id.as_deref()),
+            "set",
+            field(&obj, "set")?,
+        )?,
+        unset: keys_arg(&obj)?,
         version: convert::opt_count("version", field(&obj, "version")?)
             .map_err(Bad::into_invalid)?,
+        expires: lifetime_arg(&obj)?,
+        user_id,
     })
+}
+
+/// `touch`'s optional `{ttlMs}` / `{expiresAt}`.
+fn touch_arg(input: Unknown) -> std::result::Result<Option<Lifetime>, Error> {
+    let Some(obj) = convert::object_arg("options", input, true).map_err(Bad::into_invalid)? else {
+        return Ok(None);
+    };
+    convert::only_keys("touch()", &obj, &["ttlMs", "expiresAt"]).map_err(Bad::into_invalid)?;
+    lifetime_arg(&obj)
 }
 
 fn list_arg(input: Unknown) -> std::result::Result<(Option<String>, Option<usize>), Error> {
@@ -408,15 +483,73 @@ impl NativeStore {
         })
     }
 
-    /// Marks the session used now (moves the idle expiry).
+    /// Marks the session used now (moves the idle expiry); `{ttlMs}` or `{expiresAt}` also
+    /// sets a new expiry.
     #[napi(
-        ts_args_type = "id: string",
+        ts_args_type = "id: string, options?: import('./index').Expiry",
         ts_return_type = "true | null | Promise<import('./index').Session>"
     )]
-    pub fn touch<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<Unknown<'e>> {
+    pub fn touch<'e>(
+        &self,
+        env: &'e Env,
+        id: Unknown<'e>,
+        options: Unknown<'e>,
+    ) -> Result<Unknown<'e>> {
         let store = self.inner.clone();
-        let id = id_arg(id);
-        settle::sessions(env, async move { store.touch(&id?).await })
+        let args = id_arg(id).and_then(|id| Ok((id, touch_arg(options)?)));
+        settle::sessions(env, async move {
+            match args? {
+                (id, Some(expires)) => store.touch_with(&id, expires).await,
+                (id, None) => store.touch(&id).await,
+            }
+        })
+    }
+
+    /// The live session, its rolling window of `rollingMs` moved forward once enough of it
+    /// has passed.
+    #[napi(
+        ts_args_type = "id: string, rollingMs: number",
+        ts_return_type = "true | null | Promise<import('./index').Session | null>"
+    )]
+    pub fn get_sliding<'e>(
+        &self,
+        env: &'e Env,
+        id: Unknown<'e>,
+        rolling_ms: Unknown<'e>,
+    ) -> Result<Unknown<'e>> {
+        let store = self.inner.clone();
+        let args = id_arg(id).and_then(|id| {
+            let ms = convert::opt_count("rollingMs", rolling_ms)
+                .map_err(Bad::into_invalid)?
+                .ok_or_else(|| Bad::shape("rollingMs", "rollingMs is required").into_invalid())?;
+            Ok((id, ms))
+        });
+        settle::sessions(env, async move {
+            let (id, ms) = args?;
+            Ok(store.get_sliding(&id, ms).await?.map(std::sync::Arc::new))
+        })
+    }
+
+    /// Signs a user in: a new id, the user attached, the old session ended.
+    #[napi(
+        ts_args_type = "input: import('./index').LoginInput",
+        ts_return_type = "true | null | Promise<import('./index').Session>"
+    )]
+    pub fn login<'e>(&self, env: &'e Env, input: Unknown<'e>) -> Result<Unknown<'e>> {
+        let store = self.inner.clone();
+        let login = login_arg(env, &store, input);
+        settle::sessions(env, async move { store.login(login?).await })
+    }
+
+    /// Saves a whole session, creating it when its id is unknown (never an ended id).
+    #[napi(
+        ts_args_type = "session: import('./index').SessionUpdate",
+        ts_return_type = "true | null | Promise<import('./index').Session>"
+    )]
+    pub fn upsert<'e>(&self, env: &'e Env, session: Unknown<'e>) -> Result<Unknown<'e>> {
+        let store = self.inner.clone();
+        let update = session_update(env, &store, session);
+        settle::sessions(env, async move { store.upsert(update?).await })
     }
 
     /// Gives the session a new id; the old one is gone.

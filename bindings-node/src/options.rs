@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Node name → core name, for every option that is plain JSON.
-const NAMES: [(&str, &str); 16] = [
+const NAMES: [(&str, &str); 18] = [
     ("backend", "backend"),
     ("path", "path"),
     ("url", "url"),
@@ -30,6 +30,8 @@ const NAMES: [(&str, &str); 16] = [
     ("maxSessionsPerUser", "max_sessions_per_user"),
     ("evictionPolicy", "eviction_policy"),
     ("defaultTtlMs", "default_ttl"),
+    ("maxLifetimeMs", "max_lifetime"),
+    ("refreshFraction", "refresh_fraction"),
     ("idleTimeoutMs", "idle_timeout"),
     ("cleanupIntervalMs", "cleanup_interval"),
     ("tombstoneTtlMs", "tombstone_ttl"),
@@ -163,7 +165,7 @@ pub fn parse(env: &Env, options: Unknown, hooks: Unknown) -> Result<Options, Err
                 .unwrap_or_default();
             let storage =
                 JsStorage::new(&dispatch, &methods).map_err(|e| convert::napi_failure(&e))?;
-            o.backend = BackendConfig::Custom(Arc::new(CustomBackend::new(storage, &o)));
+            o.backend = BackendConfig::Custom(Arc::new(CustomBackend::new(storage, o.expiry())));
         }
     } else if custom {
         return Err(config(

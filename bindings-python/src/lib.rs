@@ -18,7 +18,8 @@ use crate::error::IntoPyResult;
 use futures_util::FutureExt as _;
 use omnisession::backend::custom::CustomBackend;
 use omnisession::{
-    BackendConfig, Error, ErrorKind, NewSession, Options, Patch, SessionUpdate, Store as CoreStore,
+    BackendConfig, Error, ErrorKind, Lifetime, Login, NewSession, Options, Patch, SessionUpdate,
+    Store as CoreStore, Timestamp,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -32,8 +33,9 @@ use std::time::Duration;
 type CoreResult<T> = Result<T, Error>;
 
 /// Options whose values are durations (`timedelta` or seconds → ms for the core).
-const DURATIONS: [&str; 4] = [
+const DURATIONS: [&str; 5] = [
     "default_ttl",
+    "max_lifetime",
     "idle_timeout",
     "cleanup_interval",
     "tombstone_ttl",
@@ -172,7 +174,8 @@ fn options_from_py(
     if let Some(object) = custom {
         let event_loop = locals.map(|l| l.event_loop(py).unbind());
         let storage = backend::PyStorage::new(&object, event_loop)?;
-        options.backend = BackendConfig::Custom(Arc::new(CustomBackend::new(storage, &options)));
+        options.backend =
+            BackendConfig::Custom(Arc::new(CustomBackend::new(storage, options.expiry())));
     }
     Ok(options)
 }
@@ -226,20 +229,76 @@ fn version_arg(obj: Option<&Bound<'_, PyAny>>) -> CoreResult<Option<u64>> {
     }
 }
 
-fn ttl_arg(obj: Option<&Bound<'_, PyAny>>) -> CoreResult<Option<u64>> {
+/// A non-negative duration argument (`timedelta` or seconds) in whole milliseconds.
+fn ms_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> CoreResult<Option<u64>> {
     let Some(o) = obj.filter(|o| !o.is_none()) else {
         return Ok(None);
     };
     let bad = || {
         invalid(
-            "ttl must be a non-negative timedelta or number of seconds",
-            "ttl",
+            format!("{name} must be a non-negative timedelta or number of seconds"),
+            name,
         )
     };
     match duration_ms(o).map_err(|_| bad())? {
         Some(v) => v.as_u64().map(Some).ok_or_else(bad),
         None => Err(bad()),
     }
+}
+
+/// A write's new expiry: `ttl` (from now; 0 = now) or `expires_at` (a `datetime`, one in the
+/// past meaning expired, or `"never"`); neither = unchanged (or the default).
+fn lifetime_arg(
+    ttl: Option<&Bound<'_, PyAny>>,
+    expires_at: Option<&Bound<'_, PyAny>>,
+) -> CoreResult<Option<Lifetime>> {
+    let ttl = ms_arg(ttl, "ttl")?;
+    let at = match expires_at.filter(|o| !o.is_none()) {
+        None => None,
+        Some(o) if o.extract::<String>().is_ok_and(|t| t == "never") => Some(Lifetime::Never),
+        Some(o) => match datetime_ms(o) {
+            Ok(Some(ms)) => Some(Lifetime::At(Timestamp::from_unix_ms(ms))),
+            _ => {
+                return Err(invalid(
+                    format!(
+                        "expires_at must be a datetime or \"never\", not {}",
+                        type_name(o)
+                    ),
+                    "expires_at",
+                ));
+            }
+        },
+    };
+    match (ttl, at) {
+        (Some(_), Some(_)) => Err(invalid("give ttl or expires_at, not both", "expires_at")),
+        (Some(ms), None) => Ok(Some(Lifetime::Ttl(ms))),
+        (None, at) => Ok(at),
+    }
+}
+
+/// A collection of str keys (`unset`).
+fn keys_arg(unset: Option<&Bound<'_, PyAny>>) -> CoreResult<Vec<String>> {
+    let mut keys = Vec::new();
+    let Some(u) = unset.filter(|u| !u.is_none()) else {
+        return Ok(keys);
+    };
+    if u.is_instance_of::<PyString>() {
+        return Err(invalid(
+            "unset must be a collection of str, not a str",
+            "unset",
+        ));
+    }
+    let iter = u
+        .try_iter()
+        .map_err(|_| invalid("unset must be a collection of str", "unset"))?;
+    for k in iter {
+        let k = k.map_err(|_| invalid("unset could not be read", "unset"))?;
+        keys.push(
+            k.extract::<String>()
+                .map_err(|_| invalid("unset must hold only str keys", "unset"))?,
+        );
+    }
+    Ok(keys)
 }
 
 /// The shared body of both classes: the core store and how it converts arguments.
@@ -268,7 +327,7 @@ impl Core {
         &self,
         user_id: Option<&Bound<'_, PyAny>>,
         data: Option<&Bound<'_, PyAny>>,
-        ttl: Option<&Bound<'_, PyAny>>,
+        (ttl, expires_at): (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
         id: Option<&Bound<'_, PyAny>>,
         ip_address: Option<&Bound<'_, PyAny>>,
         user_agent: Option<&Bound<'_, PyAny>>,
@@ -281,7 +340,7 @@ impl Core {
         };
         Ok(NewSession {
             data: self.data(data, id.as_deref(), user_id.as_deref())?,
-            ttl_ms: ttl_arg(ttl)?,
+            expires: lifetime_arg(ttl, expires_at)?,
             id,
             ip_address: opt_str(ip_address, "ip_address")?,
             user_agent: opt_str(user_agent, "user_agent")?,
@@ -313,6 +372,32 @@ impl Core {
             ip_address: opt_str(get("ip_address")?.as_ref(), "ip_address")?,
             user_agent: opt_str(get("user_agent")?.as_ref(), "user_agent")?,
             version: version_arg(get("version")?.as_ref())?,
+            expires: lifetime_arg(get("ttl")?.as_ref(), get("expires_at")?.as_ref())?,
+            user_id,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn login(
+        &self,
+        user_id: &Bound<'_, PyAny>,
+        from_id: Option<&Bound<'_, PyAny>>,
+        set: Option<&Bound<'_, PyAny>>,
+        unset: Option<&Bound<'_, PyAny>>,
+        lifetime: (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
+        ip_address: Option<&Bound<'_, PyAny>>,
+        user_agent: Option<&Bound<'_, PyAny>>,
+        organization_id: Option<&Bound<'_, PyAny>>,
+    ) -> CoreResult<Login> {
+        let user_id = required_user(user_id)?;
+        Ok(Login {
+            from: opt_str(from_id, "from_id")?,
+            set: self.data(set, None, Some(&user_id))?,
+            unset: keys_arg(unset)?,
+            expires: lifetime_arg(lifetime.0, lifetime.1)?,
+            ip_address: opt_str(ip_address, "ip_address")?,
+            user_agent: opt_str(user_agent, "user_agent")?,
+            organization_id: opt_str(organization_id, "organization_id")?,
             user_id,
         })
     }
@@ -320,33 +405,18 @@ impl Core {
     fn patch(
         &self,
         id: &str,
-        set: Option<&Bound<'_, PyAny>>,
-        unset: Option<&Bound<'_, PyAny>>,
+        (set, unset): (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
         version: Option<&Bound<'_, PyAny>>,
+        user_id: Option<&Bound<'_, PyAny>>,
+        lifetime: (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
     ) -> CoreResult<Patch> {
-        let mut keys = Vec::new();
-        if let Some(u) = unset.filter(|u| !u.is_none()) {
-            if u.is_instance_of::<PyString>() {
-                return Err(invalid(
-                    "unset must be a collection of str, not a str",
-                    "unset",
-                ));
-            }
-            let iter = u
-                .try_iter()
-                .map_err(|_| invalid("unset must be a collection of str", "unset"))?;
-            for k in iter {
-                let k = k.map_err(|_| invalid("unset could not be read", "unset"))?;
-                keys.push(
-                    k.extract::<String>()
-                        .map_err(|_| invalid("unset must hold only str keys", "unset"))?,
-                );
-            }
-        }
+        let user_id = user_arg(user_id)?;
         Ok(Patch {
-            set: self.data(set, Some(id), None)?,
-            unset: keys,
+            set: self.data(set, Some(id), user_id.as_deref())?,
+            unset: keys_arg(unset)?,
             version: version_arg(version)?,
+            expires: lifetime_arg(lifetime.0, lifetime.1)?,
+            user_id,
         })
     }
 }
@@ -403,7 +473,7 @@ macro_rules! store_ops {
             $($extra)*
 
             /// Creates a session (every control applies).
-            #[pyo3(signature = (user_id=None, *, data=None, ttl=None, id=None, ip_address=None, user_agent=None, organization_id=None))]
+            #[pyo3(signature = (user_id=None, *, data=None, ttl=None, expires_at=None, id=None, ip_address=None, user_agent=None, organization_id=None))]
             #[allow(clippy::too_many_arguments)]
             fn create<'py>(
                 &self,
@@ -411,13 +481,14 @@ macro_rules! store_ops {
                 user_id: Option<&Bound<'py, PyAny>>,
                 data: Option<&Bound<'py, PyAny>>,
                 ttl: Option<&Bound<'py, PyAny>>,
+                expires_at: Option<&Bound<'py, PyAny>>,
                 id: Option<&Bound<'py, PyAny>>,
                 ip_address: Option<&Bound<'py, PyAny>>,
                 user_agent: Option<&Bound<'py, PyAny>>,
                 organization_id: Option<&Bound<'py, PyAny>>,
             ) -> PyResult<$ret> {
                 let args = self.core.new_session(
-                    user_id, data, ttl, id, ip_address, user_agent, organization_id,
+                    user_id, data, (ttl, expires_at), id, ip_address, user_agent, organization_id,
                 );
                 $run(py, &self.core, args, |s, a| async move {
                     Ok(Out::Session(Box::new(s.create(a).await?)))
@@ -438,8 +509,10 @@ macro_rules! store_ops {
                 })
             }
 
-            /// Sets and removes top-level data keys atomically.
-            #[pyo3(signature = (id, set=None, unset=None, *, version=None))]
+            /// Sets and removes top-level data keys atomically; may attach a user and set a
+            /// new expiry.
+            #[pyo3(signature = (id, set=None, unset=None, *, version=None, user_id=None, ttl=None, expires_at=None))]
+            #[allow(clippy::too_many_arguments)]
             fn patch<'py>(
                 &self,
                 py: Python<'py>,
@@ -447,9 +520,13 @@ macro_rules! store_ops {
                 set: Option<&Bound<'py, PyAny>>,
                 unset: Option<&Bound<'py, PyAny>>,
                 version: Option<&Bound<'py, PyAny>>,
+                user_id: Option<&Bound<'py, PyAny>>,
+                ttl: Option<&Bound<'py, PyAny>>,
+                expires_at: Option<&Bound<'py, PyAny>>,
             ) -> PyResult<$ret> {
                 let args = id_arg(id).and_then(|id| {
-                    let patch = self.core.patch(&id, set, unset, version)?;
+                    let patch =
+                        self.core.patch(&id, (set, unset), version, user_id, (ttl, expires_at))?;
                     Ok((id, patch))
                 });
                 $run(py, &self.core, args, |s, (id, p)| async move {
@@ -457,10 +534,80 @@ macro_rules! store_ops {
                 })
             }
 
-            /// Marks the session used now (idle expiry); never rewrites data.
-            fn touch<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<$ret> {
-                $run(py, &self.core, id_arg(id), |s, id| async move {
-                    Ok(Out::Session(Box::new(s.touch(&id).await?)))
+            /// Marks the session used now (idle expiry); with `ttl` or `expires_at`, also sets
+            /// a new expiry. Never rewrites data.
+            #[pyo3(signature = (id, *, ttl=None, expires_at=None))]
+            fn touch<'py>(
+                &self,
+                py: Python<'py>,
+                id: &Bound<'py, PyAny>,
+                ttl: Option<&Bound<'py, PyAny>>,
+                expires_at: Option<&Bound<'py, PyAny>>,
+            ) -> PyResult<$ret> {
+                let args = id_arg(id).and_then(|id| Ok((id, lifetime_arg(ttl, expires_at)?)));
+                $run(py, &self.core, args, |s, (id, expires)| async move {
+                    Ok(Out::Session(Box::new(match expires {
+                        Some(e) => s.touch_with(&id, e).await?,
+                        None => s.touch(&id).await?,
+                    })))
+                })
+            }
+
+            /// `get` for a rolling session: its expiry moves to `rolling` from now once
+            /// enough of that window has passed.
+            fn get_sliding<'py>(
+                &self,
+                py: Python<'py>,
+                id: &Bound<'py, PyAny>,
+                rolling: &Bound<'py, PyAny>,
+            ) -> PyResult<$ret> {
+                let args = id_arg(id).and_then(|id| {
+                    let ms = ms_arg(Some(rolling), "rolling")?
+                        .ok_or_else(|| invalid("rolling is required", "rolling"))?;
+                    Ok((id, ms))
+                });
+                $run(py, &self.core, args, |s, (id, ms)| async move {
+                    Ok(Out::Maybe(s.get_sliding(&id, ms).await?.map(Arc::new)))
+                })
+            }
+
+            /// Signs `user_id` in: a new id, the user attached, the old session (`from_id`)
+            /// ended; its data is carried only from an anonymous or the same user's session.
+            #[pyo3(signature = (user_id, *, from_id=None, set=None, unset=None, ttl=None, expires_at=None, ip_address=None, user_agent=None, organization_id=None))]
+            #[allow(clippy::too_many_arguments)]
+            fn login<'py>(
+                &self,
+                py: Python<'py>,
+                user_id: &Bound<'py, PyAny>,
+                from_id: Option<&Bound<'py, PyAny>>,
+                set: Option<&Bound<'py, PyAny>>,
+                unset: Option<&Bound<'py, PyAny>>,
+                ttl: Option<&Bound<'py, PyAny>>,
+                expires_at: Option<&Bound<'py, PyAny>>,
+                ip_address: Option<&Bound<'py, PyAny>>,
+                user_agent: Option<&Bound<'py, PyAny>>,
+                organization_id: Option<&Bound<'py, PyAny>>,
+            ) -> PyResult<$ret> {
+                let args = self.core.login(
+                    user_id,
+                    from_id,
+                    set,
+                    unset,
+                    (ttl, expires_at),
+                    ip_address,
+                    user_agent,
+                    organization_id,
+                );
+                $run(py, &self.core, args, |s, l| async move {
+                    Ok(Out::Session(Box::new(s.login(l).await?)))
+                })
+            }
+
+            /// `update`, creating the session when its id is unknown; an ended id stays
+            /// ended (`SessionNotFoundError`).
+            fn upsert<'py>(&self, py: Python<'py>, session: &Bound<'py, PyAny>) -> PyResult<$ret> {
+                $run(py, &self.core, self.core.update(session), |s, u| async move {
+                    Ok(Out::Session(Box::new(s.upsert(u).await?)))
                 })
             }
 

@@ -271,6 +271,47 @@ fn obj_arg(args: &Value, key: &str) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// The request-cycle operations (`request_cycle.json`) and `touch`, which may set an expiry.
+async fn call_cycle(store: &Store, op: &str, args: &Value) -> Result<Value, Error> {
+    let id = str_arg(args, "id").unwrap_or_default();
+    let user = str_arg(args, "user_id").unwrap_or_default();
+    Ok(match op {
+        "upsert" => canonical(
+            &store
+                .upsert(SessionUpdate {
+                    id,
+                    data: obj_arg(args, "data"),
+                    user_id: str_arg(args, "user_id"),
+                    expires: lifetime(args),
+                    ..Default::default()
+                })
+                .await?,
+        ),
+        "login" => canonical(
+            &store
+                .login(Login {
+                    from: str_arg(args, "from"),
+                    user_id: user,
+                    set: obj_arg(args, "set"),
+                    unset: str_list(args, "unset"),
+                    expires: lifetime(args),
+                    ..Default::default()
+                })
+                .await?,
+        ),
+        "get_sliding" => store
+            .get_sliding(&id, args["rolling_ms"].as_u64().unwrap_or(0))
+            .await?
+            .as_ref()
+            .map_or(Value::Null, canonical),
+        "touch" => canonical(&match lifetime(args) {
+            Some(expires) => store.touch_with(&id, expires).await?,
+            None => store.touch(&id).await?,
+        }),
+        _ => unreachable!("not a request-cycle op: {op}"),
+    })
+}
+
 /// Calls one store operation with vector arguments; the result in canonical JSON.
 async fn call(store: &Store, op: &str, args: &Value) -> Result<Value, Error> {
     let id = str_arg(args, "id").unwrap_or_default();
@@ -308,34 +349,7 @@ async fn call(store: &Store, op: &str, args: &Value) -> Result<Value, Error> {
                 })
                 .await?,
         ),
-        "upsert" => canonical(
-            &store
-                .upsert(SessionUpdate {
-                    id,
-                    data: obj_arg(args, "data"),
-                    user_id: str_arg(args, "user_id"),
-                    expires: lifetime(args),
-                    ..Default::default()
-                })
-                .await?,
-        ),
-        "login" => canonical(
-            &store
-                .login(Login {
-                    from: str_arg(args, "from"),
-                    user_id: user,
-                    set: obj_arg(args, "set"),
-                    unset: str_list(args, "unset"),
-                    expires: lifetime(args),
-                    ..Default::default()
-                })
-                .await?,
-        ),
-        "get_sliding" => store
-            .get_sliding(&id, args["rolling_ms"].as_u64().unwrap_or(0))
-            .await?
-            .as_ref()
-            .map_or(Value::Null, canonical),
+        "upsert" | "login" | "get_sliding" | "touch" => call_cycle(store, op, args).await?,
         "patch" => {
             let patch = Patch {
                 set: obj_arg(args, "set"),
@@ -346,10 +360,6 @@ async fn call(store: &Store, op: &str, args: &Value) -> Result<Value, Error> {
             };
             canonical(&store.patch(&id, patch).await?)
         }
-        "touch" => canonical(&match lifetime(args) {
-            Some(expires) => store.touch_with(&id, expires).await?,
-            None => store.touch(&id).await?,
-        }),
         "rotate" => canonical(&store.rotate(&id).await?),
         "delete" => {
             store.delete(&id).await?;
@@ -572,11 +582,13 @@ fn vector_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/conformance exists")
         .map(|e| e.expect("readable dir entry").path())
-        // cookies.json is the cookie modules' spec (tests/node/cookie.test.mjs, tests/python/test_cookie.py).
+        // cookies.json and adapters.json are the cookie modules' and the adapters' specs, with
+        // runners of their own in tests/node and tests/python.
         .filter(|p| {
             p.extension().is_some_and(|e| e == "json")
-                && !p.ends_with("schema.json")
-                && !p.ends_with("cookies.json")
+                && !["schema.json", "cookies.json", "adapters.json"]
+                    .iter()
+                    .any(|name| p.ends_with(name))
         })
         .collect();
     files.sort();

@@ -153,15 +153,19 @@ async function demo() {
   const expected = ['size_exceeded', 'session_limit_exceeded']
   for (const app of [express, fastapi]) {
     const events = await violationsOf(app, expected.length)
-    const types = events.map((e) => e.type)
+    // Every visit with an evicted or revoked session's cookie is also a replayed_id event.
+    const types = events.map((e) => e.type).filter((t) => t !== 'replayed_id')
+    const replays = events.length - types.length
     expect(JSON.stringify(types) === JSON.stringify(expected), `${app.name} received ${JSON.stringify(events)}, expected ${expected}`)
-    for (const e of events) {
+    expect(replays > 0, `${app.name} reported no replayed_id for the cookies of evicted and revoked sessions`)
+    for (const e of events.filter((x) => x.type !== 'replayed_id')) {
       const detail =
         e.type === 'size_exceeded'
           ? `${e.size} bytes > limit ${e.limit}: refused`
           : `${e.size} sessions already (limit ${e.limit}): oldest evicted`
       line(app.name, e.type, `user ${e.userId}, ${detail}`)
     }
+    line(app.name, 'replayed_id', `${replays} visits with the cookie of an evicted or revoked session`)
   }
 }
 

@@ -12,7 +12,7 @@ const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../c
 const START_MS = 1_893_456_000_000 // 2030-01-01T00:00:00Z
 
 /** Canonical option names → Node names (durations in ms gain the `Ms` suffix). */
-const DURATIONS = new Set(['default_ttl', 'idle_timeout', 'cleanup_interval', 'tombstone_ttl'])
+const DURATIONS = new Set(['default_ttl', 'max_lifetime', 'idle_timeout', 'cleanup_interval', 'tombstone_ttl'])
 function nodeName(name) {
   // A name that is not canonical (camelCase) stands for a wrong-convention name: in Node that
   // is the snake_case form.
@@ -25,7 +25,8 @@ function nodeOptions(canonical) {
 }
 
 const files = readdirSync(VECTORS)
-  .filter((f) => f.endsWith('.json') && f !== 'schema.json' && f !== 'cookies.json') // cookies.json: cookie.test.mjs
+  // cookies.json and adapters.json are the cookie modules' and the adapters' specs, with runners of their own.
+  .filter((f) => f.endsWith('.json') && !['schema.json', 'cookies.json', 'adapters.json'].includes(f))
   .sort()
 
 let redis = null
@@ -87,12 +88,22 @@ function pick(args, names) {
   return out
 }
 
+/** A write's new expiry: `ttl_ms`, or `expires_at` (RFC 3339, null = never) as a Date. */
+function expiry(args) {
+  const out = pick(args, [['ttl_ms', 'ttlMs']])
+  if (Object.hasOwn(args, 'expires_at')) out.expiresAt = args.expires_at === null ? null : new Date(args.expires_at)
+  return out
+}
+
 async function call(store, op, args) {
   switch (op) {
     case 'create':
       return canonical(
         await store.create(
-          pick(args, [['user_id', 'userId'], ['data', 'data'], ['ttl_ms', 'ttlMs'], ['id', 'id'], ['ip_address', 'ipAddress'], ['user_agent', 'userAgent'], ['organization_id', 'organizationId']]),
+          {
+            ...pick(args, [['user_id', 'userId'], ['data', 'data'], ['id', 'id'], ['ip_address', 'ipAddress'], ['user_agent', 'userAgent'], ['organization_id', 'organizationId']]),
+            ...expiry(args),
+          },
         ),
       )
     case 'get': {
@@ -100,17 +111,38 @@ async function call(store, op, args) {
       return s === null ? null : canonical(s)
     }
     case 'update':
+    case 'upsert':
       return canonical(
-        await store.update({
+        await store[op]({
           id: args.id ?? '',
           data: args.data ?? {},
           ...pick(args, [['user_id', 'userId'], ['version', 'version'], ['ip_address', 'ipAddress'], ['user_agent', 'userAgent'], ['organization_id', 'organizationId']]),
+          ...expiry(args),
         }),
       )
     case 'patch':
-      return canonical(await store.patch(args.id ?? '', pick(args, [['set', 'set'], ['unset', 'unset'], ['version', 'version']])))
-    case 'touch':
-      return canonical(await store.touch(args.id ?? ''))
+      return canonical(
+        await store.patch(args.id ?? '', {
+          ...pick(args, [['set', 'set'], ['unset', 'unset'], ['version', 'version'], ['user_id', 'userId']]),
+          ...expiry(args),
+        }),
+      )
+    case 'touch': {
+      const e = expiry(args)
+      return canonical(await (Object.keys(e).length > 0 ? store.touch(args.id ?? '', e) : store.touch(args.id ?? '')))
+    }
+    case 'get_sliding': {
+      const s = await store.getSliding(args.id ?? '', args.rolling_ms)
+      return s === null ? null : canonical(s)
+    }
+    case 'login':
+      return canonical(
+        await store.login({
+          userId: args.user_id ?? '',
+          ...pick(args, [['from', 'from'], ['set', 'set'], ['unset', 'unset']]),
+          ...expiry(args),
+        }),
+      )
     case 'rotate':
       return canonical(await store.rotate(args.id ?? ''))
     case 'delete':
@@ -185,7 +217,10 @@ function compareResult(op, want, got) {
       return
     case 'create':
     case 'get':
+    case 'get_sliding':
     case 'update':
+    case 'upsert':
+    case 'login':
     case 'patch':
     case 'touch':
     case 'rotate':

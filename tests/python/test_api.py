@@ -160,8 +160,10 @@ def test_sessions_are_dicts_with_wire_names_and_aware_datetimes() -> None:
             assert s[key].tzinfo is not None and s[key].utcoffset() == timedelta(0)
         assert s["expires_at"] - s["created_at"] == timedelta(hours=1)
         assert abs(s["created_at"] - datetime.now(timezone.utc)) < timedelta(seconds=5)
-        forever = store.create("u", ttl=0)
+        forever = store.create("u", expires_at="never")
         assert forever["expires_at"] is None
+        now = store.create("u", ttl=0)  # a ttl of 0 is now, not never
+        assert now["expires_at"] == now["created_at"]
 
 
 def test_results_are_copies() -> None:

@@ -18,13 +18,25 @@ from conftest import BACKENDS, backend_options
 
 VECTORS = pathlib.Path(__file__).resolve().parents[1] / "conformance"
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
-DURATIONS = {"default_ttl", "idle_timeout", "cleanup_interval", "tombstone_ttl"}
+DURATIONS = {"default_ttl", "max_lifetime", "idle_timeout", "cleanup_interval", "tombstone_ttl"}
+
+
+def lifetime(a: Dict[str, Any]) -> Dict[str, Any]:
+    """A write's new expiry: ``ttl_ms`` as ``ttl``, ``expires_at`` (RFC 3339, null = never)."""
+    if "ttl_ms" in a:
+        return {"ttl": timedelta(milliseconds=a["ttl_ms"])}
+    if "expires_at" in a:
+        at = a["expires_at"]
+        return {"expires_at": "never" if at is None else datetime.fromisoformat(at.replace("Z", "+00:00"))}
+    return {}
 
 
 def load_cases() -> List[Any]:
     params = []
-    # cookies.json is the cookie modules' spec, run by test_cookie.py.
-    files = sorted(p for p in VECTORS.glob("*.json") if p.name not in ("schema.json", "cookies.json"))
+    # cookies.json and adapters.json are the cookie modules' and the adapters' specs, with
+    # runners of their own (test_cookie.py, test_adapters.py).
+    skip = ("schema.json", "cookies.json", "adapters.json")
+    files = sorted(p for p in VECTORS.glob("*.json") if p.name not in skip)
     assert files, f"no vectors in {VECTORS}"
     for path in files:
         doc = json.loads(path.read_text())
@@ -144,17 +156,27 @@ class Runner:
         c = self.call
         if op == "create":
             kwargs = {k: a[k] for k in ("data", "id", "ip_address", "user_agent", "organization_id") if k in a}
-            if "ttl_ms" in a:
-                kwargs["ttl"] = timedelta(milliseconds=a["ttl_ms"])
+            kwargs.update(lifetime(a))
             return canonical(await c(store, "create", a.get("user_id"), **kwargs))
         if op == "get":
             s = await c(store, "get", a.get("id", ""))
             return None if s is None else canonical(s)
-        if op == "update":
-            return canonical(await c(store, "update", {"id": a.get("id", ""), **a}))
+        if op in ("update", "upsert"):
+            fields = {k: v for k, v in a.items() if k not in ("ttl_ms", "expires_at")}
+            return canonical(await c(store, op, {"id": a.get("id", ""), **fields, **lifetime(a)}))
         if op == "patch":
-            return canonical(await c(store, "patch", a.get("id", ""), a.get("set"), a.get("unset"), version=a.get("version")))
-        if op in ("touch", "rotate"):
+            return canonical(await c(store, "patch", a.get("id", ""), a.get("set"), a.get("unset"),
+                                     version=a.get("version"), user_id=a.get("user_id"), **lifetime(a)))
+        if op == "touch":
+            return canonical(await c(store, op, a.get("id", ""), **lifetime(a)))
+        if op == "get_sliding":
+            s = await c(store, op, a.get("id", ""), timedelta(milliseconds=a["rolling_ms"]))
+            return None if s is None else canonical(s)
+        if op == "login":
+            kwargs = {k: a[k] for k in ("set", "unset") if k in a}
+            return canonical(await c(store, "login", a.get("user_id", ""), from_id=a.get("from"),
+                                     **kwargs, **lifetime(a)))
+        if op == "rotate":
             return canonical(await c(store, op, a.get("id", "")))
         if op == "delete":
             return await c(store, "delete", a.get("id", ""))
@@ -189,7 +211,8 @@ class Runner:
         elif op == "list_all":
             assert len(set(got)) == len(got), f"an id appeared twice: {got}"
             assert set(got) == set(want["ids"])
-        elif op in ("create", "get", "update", "patch", "touch", "rotate") and isinstance(want, dict):
+        elif op in ("create", "get", "get_sliding", "update", "upsert", "login", "patch", "touch",
+                    "rotate") and isinstance(want, dict):
             assert isinstance(got, dict), f"want a session, got {got!r}"
             session_fields(want, got, "result")
         else:

@@ -268,7 +268,7 @@ def test_expires_at_is_the_effective_expiry() -> None:
     with Store.open(backend=backend, clock=clock, default_ttl=3600, idle_timeout=60) as store:
         s = store.create("u")
         assert backend.expiry[s["id"]] == datetime(2030, 1, 1, 0, 1, tzinfo=timezone.utc)
-        forever = store.create("u", ttl=0)
+        forever = store.create("u", expires_at="never")
         assert backend.expiry[forever["id"]] == datetime(2030, 1, 1, 0, 1, tzinfo=timezone.utc)
     with Store.open(backend=backend, clock=clock, default_ttl=0) as store:
         s = store.create("u")

@@ -11,6 +11,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Literal,
     final,
     Union,
 )
@@ -20,6 +21,9 @@ from .types import Duration as _Duration
 from .types import Session as _Session
 from .types import SessionPage as _SessionPage
 from .types import UserId as _UserId
+
+# A write's new expiry instead of a ttl: an instant (one in the past = expired) or never.
+_ExpiresAt = Union[datetime, Literal["never"]]
 
 @final
 class AsyncStore:
@@ -31,6 +35,7 @@ class AsyncStore:
         *,
         data: Optional[Mapping[str, _JSON]] = None,
         ttl: Optional[_Duration] = None,
+        expires_at: Optional[_ExpiresAt] = None,
         id: Optional[str] = None,
         ip_address: Optional[str] = None,
         user_agent: Optional[str] = None,
@@ -45,8 +50,32 @@ class AsyncStore:
         unset: Optional[Iterable[str]] = None,
         *,
         version: Optional[int] = None,
+        user_id: Optional[_UserId] = None,
+        ttl: Optional[_Duration] = None,
+        expires_at: Optional[_ExpiresAt] = None,
     ) -> Awaitable[_Session]: ...
-    def touch(self, id: str) -> Awaitable[_Session]: ...
+    def touch(
+        self,
+        id: str,
+        *,
+        ttl: Optional[_Duration] = None,
+        expires_at: Optional[_ExpiresAt] = None,
+    ) -> Awaitable[_Session]: ...
+    def get_sliding(self, id: str, rolling: _Duration) -> Awaitable[Optional[_Session]]: ...
+    def login(
+        self,
+        user_id: _UserId,
+        *,
+        from_id: Optional[str] = None,
+        set: Optional[Mapping[str, _JSON]] = None,
+        unset: Optional[Iterable[str]] = None,
+        ttl: Optional[_Duration] = None,
+        expires_at: Optional[_ExpiresAt] = None,
+        ip_address: Optional[str] = None,
+        user_agent: Optional[str] = None,
+        organization_id: Optional[str] = None,
+    ) -> Awaitable[_Session]: ...
+    def upsert(self, session: Mapping[str, Any]) -> Awaitable[_Session]: ...
     def rotate(self, id: str) -> Awaitable[_Session]: ...
     def delete(self, id: str) -> Awaitable[None]: ...
     def delete_by_user_id(self, user_id: _UserId) -> Awaitable[int]: ...
@@ -71,6 +100,7 @@ class Store:
         *,
         data: Optional[Mapping[str, _JSON]] = None,
         ttl: Optional[_Duration] = None,
+        expires_at: Optional[_ExpiresAt] = None,
         id: Optional[str] = None,
         ip_address: Optional[str] = None,
         user_agent: Optional[str] = None,
@@ -85,8 +115,32 @@ class Store:
         unset: Optional[Iterable[str]] = None,
         *,
         version: Optional[int] = None,
+        user_id: Optional[_UserId] = None,
+        ttl: Optional[_Duration] = None,
+        expires_at: Optional[_ExpiresAt] = None,
     ) -> _Session: ...
-    def touch(self, id: str) -> _Session: ...
+    def touch(
+        self,
+        id: str,
+        *,
+        ttl: Optional[_Duration] = None,
+        expires_at: Optional[_ExpiresAt] = None,
+    ) -> _Session: ...
+    def get_sliding(self, id: str, rolling: _Duration) -> Optional[_Session]: ...
+    def login(
+        self,
+        user_id: _UserId,
+        *,
+        from_id: Optional[str] = None,
+        set: Optional[Mapping[str, _JSON]] = None,
+        unset: Optional[Iterable[str]] = None,
+        ttl: Optional[_Duration] = None,
+        expires_at: Optional[_ExpiresAt] = None,
+        ip_address: Optional[str] = None,
+        user_agent: Optional[str] = None,
+        organization_id: Optional[str] = None,
+    ) -> _Session: ...
+    def upsert(self, session: Mapping[str, Any]) -> _Session: ...
     def rotate(self, id: str) -> _Session: ...
     def delete(self, id: str) -> None: ...
     def delete_by_user_id(self, user_id: _UserId) -> int: ...

@@ -14,7 +14,7 @@ pub(crate) fn check(
     session: &Session,
     wire_len: usize,
     at: Timestamp,
-) -> Result<(), Refusal> {
+) -> Result<(), Box<Refusal>> {
     if limit == 0 || wire_len <= limit {
         return Ok(());
     }
@@ -35,5 +35,5 @@ pub(crate) fn check(
     .with("size", wire_len)
     .with("limit", limit)
     .with("session_id_hash", id::hash(&session.id));
-    Err(Refusal { error, violation })
+    Err(Box::new(Refusal { error, violation }))
 }

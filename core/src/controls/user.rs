@@ -23,7 +23,7 @@ pub(crate) fn check(
     rule: UserRule,
     site: &str,
     at: Timestamp,
-) -> Result<Option<String>, Refusal> {
+) -> Result<Option<String>, Box<Refusal>> {
     let problem = match &user {
         None if rule == UserRule::Optional => return Ok(None),
         None => "a user id is required (or open the store with allow_anonymous)",
@@ -31,7 +31,7 @@ pub(crate) fn check(
         Some(u) if u.len() > MAX_USER_ID_BYTES => "the user id is longer than 256 bytes",
         Some(_) => return Ok(user),
     };
-    Err(Refusal {
+    Err(Box::new(Refusal {
         error: Error::invalid(problem),
         violation: Violation::new(
             ViolationKind::InvalidSession,
@@ -41,5 +41,5 @@ pub(crate) fn check(
             None,
             problem.to_owned(),
         ),
-    })
+    }))
 }

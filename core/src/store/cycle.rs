@@ -63,9 +63,7 @@ impl Store {
         let mut set = login.set.clone();
         s.check_data(&mut set, None, Some(&user))?;
         if let Some(from) = login.from.as_deref() {
-            if !id::is_well_formed(from) {
-                s.malformed_id(Some(&user));
-            } else {
+            if id::is_well_formed(from) {
                 let signed_in = s
                     .modify(from, |old, now, pending| {
                         let carry = old.user_id.as_deref().is_none_or(|u| u == user);
@@ -101,6 +99,8 @@ impl Store {
                     Err(e) if is_gone(&e) => {}
                     Err(e) => return Err(e),
                 }
+            } else {
+                s.malformed_id(Some(&user));
             }
         }
         self.create(NewSession {

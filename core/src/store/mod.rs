@@ -629,7 +629,7 @@ impl Inner {
 
     /// A user id as given, checked against the user rule.
     fn check_user(&self, user: Option<String>, rule: UserRule) -> Result<Option<String>> {
-        user::check(user, rule, &self.options.site_id, self.now()).map_err(|r| self.refuse(r))
+        user::check(user, rule, &self.options.site_id, self.now()).map_err(|r| self.refuse(*r))
     }
 
     fn malformed_id(&self, user: Option<&str>) -> Error {
@@ -656,7 +656,7 @@ impl Inner {
         match self.backend.tombstoned(id, self.now().unix_ms()).await {
             Ok(true) => {
                 self.reporter
-                    .report(&session_id::replayed(&self.options.site_id, id, self.now()))
+                    .report(&session_id::replayed(&self.options.site_id, id, self.now()));
             }
             Ok(false) => {}
             // The answer only decides whether an event is sent: a failure to look is logged.
