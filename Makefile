@@ -47,6 +47,7 @@ test-rust: deps
 
 test-node: node
 	npm test
+	npm run test:express-session
 
 test-python: python
 	$(PY) -m pytest -q
