@@ -1,7 +1,7 @@
 'use strict'
 
 /**
- * Every error code of omnisession (DESIGN.md "Errors"): the same strings in Rust, Node and
+ * Every error code of omnisession (docs/design.md "Errors"): the same strings in Rust, Node and
  * Python.
  */
 const CODES = Object.freeze([

@@ -108,7 +108,7 @@ pub fn opt_string(field: &str, v: Unknown) -> Result<Option<String>, Bad> {
     }
 }
 
-/// A user id: a string, or a safe integer stored as its decimal string (DESIGN.md).
+/// A user id: a string, or a safe integer stored as its decimal string (docs/design.md).
 pub fn user_id(field: &str, v: Unknown) -> Result<String, Bad> {
     if v.get_type()? == ValueType::Number {
         let n = f64::from_unknown(v)?;

@@ -713,7 +713,7 @@ struct Store {
 }
 
 store_ops!(AsyncStore, op_async, Bound<'py, PyAny>, {
-    /// Opens a store (awaitable). Options as keyword arguments, DESIGN.md's names in snake_case.
+    /// Opens a store (awaitable). Options as keyword arguments, docs/design.md's names in snake_case.
     #[staticmethod]
     #[pyo3(signature = (**options))]
     fn open<'py>(
@@ -761,7 +761,7 @@ store_ops!(AsyncStore, op_async, Bound<'py, PyAny>, {
 });
 
 store_ops!(Store, op_blocking, Out, {
-    /// Opens a store (blocking). Options as keyword arguments, DESIGN.md's names in snake_case.
+    /// Opens a store (blocking). Options as keyword arguments, docs/design.md's names in snake_case.
     #[staticmethod]
     #[pyo3(signature = (**options))]
     fn open(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Store> {

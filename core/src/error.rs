@@ -1,6 +1,6 @@
 //! One error type for every operation, with a stable code per kind.
 //!
-//! The codes are the public contract (DESIGN.md "Errors"): the same strings appear as
+//! The codes are the public contract (docs/design.md "Errors"): the same strings appear as
 //! `err.code` in Node and as `exc.code` on the Python exception classes.
 
 use serde_json::{Map, Value};
@@ -39,7 +39,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Every kind, in the order of DESIGN.md (used by catalogue tests).
+    /// Every kind, in the order of docs/design.md (used by catalogue tests).
     pub const ALL: [ErrorKind; 11] = [
         ErrorKind::SessionInvalid,
         ErrorKind::SessionNotSerializable,

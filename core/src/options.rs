@@ -83,7 +83,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Everything `Store::open` takes. `Options::default()` is a memory store with DESIGN.md's
+/// Everything `Store::open` takes. `Options::default()` is a memory store with docs/design.md's
 /// defaults.
 #[derive(Debug, Clone)]
 pub struct Options {

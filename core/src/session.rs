@@ -1,4 +1,4 @@
-//! The session record and its wire format (DESIGN.md "Session record").
+//! The session record and its wire format (docs/design.md "Session record").
 //!
 //! Field names and order follow omnistorage-core so that a Go service reads and writes the
 //! same records; `version` comes last and reads as 0 when a writer did not set it.

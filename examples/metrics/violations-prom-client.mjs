@@ -3,7 +3,7 @@
 import client from 'prom-client'
 import { Store } from 'omnisession'
 
-// Every type DESIGN.md defines, set to 0 up front: a series that exists before its first
+// Every type docs/design.md defines, set to 0 up front: a series that exists before its first
 // violation lets rate() and alerts see the first increase.
 const TYPES = ['size_exceeded', 'not_serializable', 'invalid_session', 'session_limit_exceeded', 'site_mismatch', 'malformed_id']
 

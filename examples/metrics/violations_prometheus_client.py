@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, disable_created_metric
 
 from omnisession import AsyncStore, SessionSizeExceededError
 
-# Every type DESIGN.md defines, set to 0 up front: a series that exists before its first
+# Every type docs/design.md defines, set to 0 up front: a series that exists before its first
 # violation lets rate() and alerts see the first increase.
 TYPES = ["size_exceeded", "not_serializable", "invalid_session", "session_limit_exceeded", "site_mismatch", "malformed_id"]
 

@@ -1,5 +1,5 @@
 // Hostile input through the Node binding: a table of more than 200 bad data values (every kind
-// DESIGN.md rejects, at every place a value can sit, through every write), malformed and
+// docs/design.md rejects, at every place a value can sit, through every write), malformed and
 // hostile ids, and oversized inputs. Each gives its documented code and stores nothing.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'

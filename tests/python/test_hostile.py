@@ -1,4 +1,4 @@
-"""Hostile input through the Python binding: more than 200 bad data values (every kind DESIGN.md
+"""Hostile input through the Python binding: more than 200 bad data values (every kind docs/design.md
 rejects, at every place a value can sit, through every write), hostile ids and oversized
 inputs. Each gives its documented exception and stores nothing."""
 
