@@ -151,3 +151,42 @@ async fn the_sweeper_removes_expired_sessions_without_being_asked() {
         ErrorKind::StoreClosed
     );
 }
+
+/// A Redis password never appears in an error or in `Debug` output: they end up in logs.
+#[tokio::test]
+async fn redis_passwords_stay_out_of_errors_and_debug_output() {
+    let secret = "hunter2-secret";
+    for url in [
+        format!("http://alice:{secret}@127.0.0.1:6379"),
+        format!("redis://alice:{secret}@127.0.0.1:notaport"),
+        format!("redis://:{secret}@[::1"),
+    ] {
+        let mut options = serde_json::Map::new();
+        options.insert("backend".into(), "redis".into());
+        options.insert("url".into(), url.clone().into());
+        let err = match omnisession::Options::from_json(&options) {
+            Err(e) => e,
+            Ok(o) => {
+                assert!(!format!("{o:?}").contains(secret), "Debug of {url}");
+                Store::open(o).await.unwrap_err()
+            }
+        };
+        assert_eq!(err.code(), "CONFIG_INVALID", "{url}: {err}");
+        assert!(!err.to_string().contains(secret), "{url}: {err}");
+        assert!(!format!("{err:?}").contains(secret), "{url}: {err:?}");
+    }
+    let options = omnisession::Options {
+        backend: omnisession::BackendConfig::Redis {
+            urls: vec![format!("rediss://bob:{secret}@cache.internal:6380/0")],
+            cluster: false,
+            tls_ca: None,
+        },
+        ..omnisession::Options::default()
+    };
+    let debug = format!("{options:?}");
+    assert!(!debug.contains(secret), "{debug}");
+    assert!(
+        debug.contains("rediss://bob:***@cache.internal:6380/0"),
+        "{debug}"
+    );
+}
