@@ -4,7 +4,9 @@ import type { Store } from './index'
 export declare class OmnisessionStore {
   /**
    * An express-session store over an omnisession Store (opened with allowAnonymous: true
-   * unless every session has a user). Saves are per-key patches.
+   * unless every session has a user). A save of the session the request loaded is a per-key
+   * patch, any other an upsert; the cookie's expiry is the server's. Login is
+   * `req.session.regenerate` then the user (`userIdFrom`, default passport's).
    */
   constructor(options: { store: Store; userIdFrom?: (sess: Record<string, any>) => unknown })
   get(sid: string, callback: (err: any, session?: Record<string, any> | null) => void): void
@@ -13,6 +15,7 @@ export declare class OmnisessionStore {
   destroy(sid: string, callback?: (err?: any) => void): void
   length(callback: (err: any, length?: number) => void): void
   clear(callback?: (err?: any) => void): void
+  /** As MemoryStore#all: an object keyed by session id. */
   all(callback: (err: any, sessions?: Record<string, Record<string, any>>) => void): void
   createSession(req: any, session: Record<string, any>): any
   regenerate(req: any, callback: (err?: any) => void): void

@@ -1,16 +1,23 @@
 'use strict'
 
-// An express-session Store over omnisession. A save is a per-key patch against the snapshot
-// taken when the request loaded the session, so two parallel requests that change different
-// keys both keep their change, and a session destroyed meanwhile (logout) stays destroyed:
-// the core answers SESSION_NOT_FOUND and this adapter never falls back to an overwrite.
+// express-session's Store contract over omnisession, each method a core call. A save of the
+// session this request loaded is a per-key `patch` (parallel requests that change different
+// keys both keep their change); any other save is an `upsert`. The session cookie's expiry is
+// the server's: every write sends it, and `get` reads it back from the record. A session ended
+// meanwhile (logout) stays ended: the core answers SESSION_NOT_FOUND and the write is dropped.
+//
+// Login is express-session's own: `req.session.regenerate` (the old id is deleted, and the core
+// never lets it be written again), then the user in the session (`passport.user`), which the
+// save attaches to the new session as its owner. There is no one-call login helper: putting a
+// session made elsewhere on the request would need a public way to replace `req.sessionID`
+// (documented as read-only) and `req.session`, which express-session does not have.
 
 const session = require('express-session')
 const { SessionError, generateSessionId } = require('./index.js')
 const { diff, isPlainObject } = require('./diff.js')
 
-/** Snapshot of what a request loaded: express-session's Session object → {userId, data}. */
-const SNAPSHOTS = new WeakMap()
+/** What a request loaded: the session object handed to express-session → {id, data} as stored. */
+const LOADED = new WeakMap()
 
 /** Codes that mean "the session is gone": the write is dropped, nothing is re-created. */
 const GONE = new Set(['SESSION_NOT_FOUND', 'SESSION_EXPIRED'])
@@ -36,8 +43,31 @@ function dataOf(sess) {
   return data
 }
 
-function snapshotOf(s) {
-  return { userId: s.userId, data: structuredClone(s.data) }
+/**
+ * The cookie's expiry as a write's lifetime: `expires` (a Date, or an ISO string once stored),
+ * else a `maxAge`; a browser-session cookie (or an invalid date) leaves the store's default ttl.
+ */
+function lifetimeOf(cookie) {
+  const expires = cookie ? cookie.expires : null
+  const at = expires instanceof Date || typeof expires === 'string' ? new Date(expires) : null
+  if (at !== null && Number.isFinite(at.getTime())) return { expiresAt: at }
+  const maxAge = cookie ? cookie.maxAge : null
+  return Number.isFinite(maxAge) ? { ttlMs: Math.max(0, Math.ceil(maxAge)) } : {}
+}
+
+/** A stored session as express-session reads it; the cookie's expiry is the record's. */
+function sessionOf(s) {
+  const sess = structuredClone(s.data)
+  // touch, a sliding read or another service may have moved the expiry since the cookie was saved.
+  if (isPlainObject(sess.cookie) && sess.cookie.expires != null && s.expiresAt !== null) {
+    sess.cookie.expires = s.expiresAt.toISOString()
+  }
+  return sess
+}
+
+/** A write whose session ended meanwhile (logout, expiry) is dropped: logout wins. */
+function unlessGone(err) {
+  if (!GONE.has(err && err.code)) throw err
 }
 
 /** Calls an express-session callback outside the promise chain (a throwing callback is not a rejection). */
@@ -60,7 +90,7 @@ class OmnisessionStore extends session.Store {
   constructor(options) {
     super()
     const { store, userIdFrom = defaultUserIdFrom } = options || {}
-    if (!store || typeof store.patch !== 'function') {
+    if (!store || typeof store.upsert !== 'function') {
       throw new SessionError('CONFIG_INVALID', 'CONFIG_INVALID: OmnisessionStore needs {store} (from Store.open)', { option: 'store' })
     }
     if (typeof userIdFrom !== 'function') {
@@ -70,25 +100,36 @@ class OmnisessionStore extends session.Store {
     this.#userIdFrom = userIdFrom
   }
 
+  // A plain get: express-session itself slides the expiry (it calls `touch` with the cookie's
+  // new expiry after every request that did not save), so a sliding read would slide it twice.
   get(sid, cb) {
     settle(
       this.#store.get(sid).then((s) => {
         if (!s) return null
-        const sess = structuredClone(s.data)
-        if (!isPlainObject(sess.cookie)) sess.cookie = { originalMaxAge: null, httpOnly: true, path: '/' }
-        SNAPSHOTS.set(sess, snapshotOf(s))
+        const sess = sessionOf(s)
+        LOADED.set(sess, { id: s.id, data: structuredClone(s.data) })
         return sess
       }),
       cb,
     )
   }
 
-  // express-session copies what `get` returned into a Session object: the snapshot follows.
+  // express-session copies what `get` returned into a Session object: what was loaded follows.
   createSession(req, sess) {
-    const snapshot = SNAPSHOTS.get(sess)
+    if (!isPlainObject(sess.cookie)) sess.cookie = this.#appCookie(req)
     const created = super.createSession(req, sess)
-    if (snapshot) SNAPSHOTS.set(created, snapshot)
+    if (LOADED.has(sess)) LOADED.set(created, LOADED.get(sess))
     return created
+  }
+
+  // A record another service wrote (Python, Go) has no express cookie. It gets the one this app
+  // gives a new session: `generate`, which session() installs on its store (Store#regenerate
+  // calls it), run on a stand-in for the request so the request keeps its own id and session.
+  #appCookie(req) {
+    if (typeof this.generate !== 'function') return {} // outside session(): express-session's defaults
+    const probe = Object.create(req)
+    this.generate(probe)
+    return probe.session.cookie.toJSON()
   }
 
   set(sid, sess, cb) {
@@ -96,15 +137,7 @@ class OmnisessionStore extends session.Store {
   }
 
   touch(sid, sess, cb) {
-    settle(
-      this.#store.touch(sid).then(
-        () => undefined,
-        (err) => {
-          if (!GONE.has(err && err.code)) throw err
-        },
-      ),
-      cb,
-    )
+    settle(this.#store.touch(sid, lifetimeOf(sess.cookie)).then(() => undefined, unlessGone), cb)
   }
 
   destroy(sid, cb) {
@@ -126,12 +159,13 @@ class OmnisessionStore extends session.Store {
     settle(this.#all(), cb)
   }
 
+  // As MemoryStore#all: an object keyed by id (no prototype), each session as `get` gives it.
   async #all() {
-    const out = {}
+    const out = Object.create(null)
     let cursor = null
     do {
       const page = await this.#store.list(cursor === null ? {} : { cursor })
-      for (const s of page.sessions) out[s.id] = s.data
+      for (const s of page.sessions) out[s.id] = sessionOf(s)
       cursor = page.cursor
     } while (cursor !== null)
     return out
@@ -140,53 +174,17 @@ class OmnisessionStore extends session.Store {
   async #save(sid, sess) {
     const data = dataOf(sess)
     const owner = this.#userIdFrom(sess)
-    const userId = owner === undefined || owner === null ? null : owner
-    const snapshot = SNAPSHOTS.get(sess)
-    let saved
-    if (!snapshot) {
-      // A session this request did not load is new: create it, never overwrite (an existing
-      // or recently deleted id is SESSION_CONFLICT).
-      const maxAge = sess.cookie && typeof sess.cookie.maxAge === 'number' ? sess.cookie.maxAge : null
-      saved = await this.#store.create({
-        id: sid,
-        data,
-        ...(userId === null ? {} : { userId }),
-        ...(maxAge !== null && maxAge > 0 ? { ttlMs: Math.ceil(maxAge) } : {}),
-      })
-    } else {
-      try {
-        saved = await this.#write(sid, snapshot, data, userId)
-      } catch (err) {
-        if (GONE.has(err && err.code)) return // destroyed (logout) or expired meanwhile: dropped
-        throw err
-      }
+    const write = { ...(owner === undefined || owner === null ? {} : { userId: owner }), ...lifetimeOf(sess.cookie) }
+    const loaded = LOADED.get(sess)
+    try {
+      if (loaded && loaded.id === sid) await this.#store.patch(sid, { ...diff(loaded.data, data), ...write })
+      else await this.#store.upsert({ id: sid, data, ...write })
+    } catch (err) {
+      return unlessGone(err)
     }
-    // A second save in the same request diffs against what this request wrote (not against
-    // the stored data, which may hold other requests' changes this request must not undo).
-    SNAPSHOTS.set(sess, { userId: saved.userId, data: structuredClone(data) })
-  }
-
-  async #write(sid, snapshot, data, userId) {
-    const { set, unset } = diff(snapshot.data, data)
-    if (userId !== null && String(userId) !== snapshot.userId) {
-      // A user logs in on this session: attach the user (whole-record update guarded by the
-      // version), with this request's changes applied on the current data.
-      for (let attempt = 0; ; attempt++) {
-        const current = await this.#store.get(sid)
-        if (!current) {
-          throw new SessionError('SESSION_NOT_FOUND', 'SESSION_NOT_FOUND: no such session', {})
-        }
-        const merged = { ...current.data, ...set }
-        for (const key of unset) delete merged[key]
-        try {
-          return await this.#store.update({ id: sid, userId, data: merged, version: current.version })
-        } catch (err) {
-          if (!(err && err.code === 'SESSION_CONFLICT') || attempt >= 4) throw err
-        }
-      }
-    }
-    if (Object.keys(set).length === 0 && unset.length === 0) return this.#store.touch(sid)
-    return this.#store.patch(sid, { set, unset })
+    // A second save in the same request diffs against what this request wrote (not against the
+    // stored data, which may hold other requests' changes this request must not undo).
+    LOADED.set(sess, { id: sid, data: structuredClone(data) })
   }
 }
 

@@ -2,183 +2,156 @@
 
 // Sessions over the Fetch API (`Request`/`Response`/`Headers`): Next.js route handlers on the
 // Node runtime, Hono, and anything else that hands you a `Request` and takes a `Response`.
-// `load` reads the cookie and the session; `commit` writes the change as a per-key patch and
-// sets the cookie. The cookie is `__Host-` with Secure, HttpOnly and SameSite=Lax by default,
-// optionally HMAC-signed with rotating keys.
+// Each step is one core call: `load` a get (a sliding one when rolling), `commit` a per-key
+// patch (a create for a new session), `login` the core's login, `logout` a delete. The cookie
+// is cookie.js's: `__Host-` with Secure, HttpOnly and SameSite=Lax by default, HMAC-signed with
+// rotating keys when there is a secret. `maxAgeMs` is the server's lifetime of a session, and
+// the cookie's Max-Age.
 
-const { createHmac, timingSafeEqual } = require('node:crypto')
-const { SessionError } = require('./index.js')
+const { SessionError } = require('./errors.js')
+const { SessionCookie } = require('./cookie.js')
 const { diff } = require('./diff.js')
 
+const OPTIONS = new Set(['store', 'secret', 'cookie', 'maxAgeMs', 'rolling'])
 const GONE = new Set(['SESSION_NOT_FOUND', 'SESSION_EXPIRED'])
-const SAME_SITE = new Set(['Strict', 'Lax', 'None'])
+
+/**
+ * What only this module sees of a session: `snapshot` (the data as stored), `lifetimeMs` (ms
+ * from a write, undefined: the store's default), whether a new lifetime awaits its write, whether
+ * a cookie must go out, and whether the client holds one of ours.
+ */
+const STATE = new WeakMap()
 
 function configError(option, message) {
   return new SessionError('CONFIG_INVALID', `CONFIG_INVALID: ${message}`, { option })
 }
 
-function readCookie(header, name) {
-  if (typeof header !== 'string') return null
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq < 0) continue
-    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
-  }
-  return null
+function stateOf(session) {
+  const state = STATE.get(session)
+  if (!state) throw new SessionError('SESSION_INVALID', 'SESSION_INVALID: not a session from FetchSessions#load', { argument: 'session' })
+  return state
+}
+
+function lifetime(ms) {
+  return ms === undefined ? {} : { ttlMs: ms }
+}
+
+/** Points a session at a stored record (loaded, created or signed in). */
+function adopt(session, record) {
+  session.id = record.id
+  session.userId = record.userId
+  session.data = structuredClone(record.data)
+  stateOf(session).snapshot = structuredClone(record.data)
 }
 
 /** One request's session: mutate `data`, then `commit` it. */
 class FetchSession {
   /** @internal */
-  constructor(stored, hadCookie) {
-    this.id = stored ? stored.id : null
-    this.userId = stored ? stored.userId : null
-    this.data = stored ? structuredClone(stored.data) : {}
-    this.isNew = !stored
+  constructor(record, hasCookie, lifetimeMs) {
+    this.id = null
+    this.userId = null
+    this.data = {}
     this.destroyed = false
-    /** @internal */
-    this.snapshot = stored ? structuredClone(stored.data) : null
-    /** @internal */
-    this.hadCookie = hadCookie
-    /** @internal */
-    this.cookieChanged = false
+    STATE.set(this, { snapshot: {}, lifetimeMs, newLifetime: false, sendCookie: false, hasCookie })
+    if (record !== null) adopt(this, record)
+  }
+
+  /** Not stored yet: commit creates it once it holds data. */
+  get isNew() {
+    return this.id === null
+  }
+
+  /** This session's lifetime, `ms` from its next write (server expiry and cookie Max-Age; 0 = now). */
+  setExpiry(ms) {
+    if (!Number.isSafeInteger(ms) || ms < 0) {
+      throw new SessionError('SESSION_INVALID', 'SESSION_INVALID: setExpiry takes a non-negative integer (milliseconds)', { argument: 'ms' })
+    }
+    Object.assign(stateOf(this), { lifetimeMs: ms, newLifetime: true })
   }
 }
 
 class FetchSessions {
   #store
-  #keys
-  #name
   #cookie
-  #rolling
+  #cookieName
   #maxAgeMs
+  #rolling
 
   /**
    * @param {object} options
    * @param {import('./index').Store} options.store opened with `allowAnonymous: true` for
    *   sessions that exist before login
-   * @param {string | string[]} [options.secret] HMAC keys: the first signs, every one verifies
-   *   (key rotation). Without it the cookie holds the plain id.
-   * @param {string} [options.cookieName] default `__Host-omnisession`
-   * @param {object} [options.cookie] `{secure, httpOnly, sameSite, path, domain}`
-   * @param {number} [options.maxAgeMs] cookie Max-Age and the lifetime of new sessions
-   * @param {boolean} [options.rolling] touch the session and re-send the cookie on every commit
+   * @param {string | Buffer | Array<string | Buffer>} [options.secret] HMAC keys: the first
+   *   signs, every one verifies (key rotation). Without it the cookie holds the plain id.
+   * @param {object} [options.cookie] SessionCookie's `{name, path, domain, secure, httpOnly, sameSite}`
+   * @param {number} [options.maxAgeMs] the lifetime of a session (server-side) and the cookie's
+   *   Max-Age; default: the store's defaultTtlMs and a browser-session cookie
+   * @param {boolean} [options.rolling] every request renews the lifetime and re-sends the cookie
    */
   constructor(options) {
-    const { store, secret, cookieName = '__Host-omnisession', cookie = {}, maxAgeMs, rolling = false } = options || {}
-    if (!store || typeof store.patch !== 'function') throw configError('store', 'FetchSessions needs {store} (from Store.open)')
-    const keys = secret === undefined ? [] : Array.isArray(secret) ? secret : [secret]
-    if (keys.some((k) => typeof k !== 'string' || k.length < 16)) {
-      throw configError('secret', 'secret must be a string (or a list of strings) of at least 16 characters')
+    const opts = options ?? {}
+    for (const key of Object.keys(opts)) {
+      if (!OPTIONS.has(key)) throw configError(key, `unknown FetchSessions option ${JSON.stringify(key)}`)
     }
-    if (typeof cookieName !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) {
-      throw configError('cookieName', 'cookieName must be a cookie token')
-    }
-    const c = { secure: true, httpOnly: true, sameSite: 'Lax', path: '/', domain: undefined, ...cookie }
-    if (!SAME_SITE.has(c.sameSite)) throw configError('cookie', 'cookie.sameSite must be Strict, Lax or None')
-    if (cookieName.startsWith('__Host-') && (c.secure !== true || c.path !== '/' || c.domain !== undefined)) {
-      throw configError('cookie', 'a __Host- cookie must be Secure, with Path=/ and no Domain')
+    const { store, secret, cookie = {}, maxAgeMs, rolling = false } = opts
+    if (!store || typeof store.login !== 'function') throw configError('store', 'FetchSessions needs {store} (from Store.open)')
+    if (typeof cookie !== 'object' || cookie === null) throw configError('cookie', 'cookie must be an object of cookie options')
+    for (const key of ['secret', 'maxAgeMs']) {
+      if (Object.hasOwn(cookie, key)) throw configError(`cookie.${key}`, `${key} is an option of FetchSessions, not of its cookie`)
     }
     if (maxAgeMs !== undefined && !(Number.isSafeInteger(maxAgeMs) && maxAgeMs > 0)) {
-      throw configError('maxAgeMs', 'maxAgeMs must be a positive integer')
+      throw configError('maxAgeMs', 'maxAgeMs must be a positive integer (milliseconds)')
     }
     if (typeof rolling !== 'boolean') throw configError('rolling', 'rolling must be a boolean')
+    if (rolling && maxAgeMs === undefined) throw configError('rolling', 'rolling needs maxAgeMs: the window each request renews')
     this.#store = store
-    this.#keys = keys
-    this.#name = cookieName
-    this.#cookie = c
-    this.#rolling = rolling
+    this.#cookie = new SessionCookie({ ...cookie, secret })
+    // The name as the cookie module writes it (and defaults it), to tell "no cookie" from a bad one.
+    this.#cookieName = this.#cookie.clear().split('=', 1)[0]
     this.#maxAgeMs = maxAgeMs
-  }
-
-  #sign(id, key) {
-    return createHmac('sha256', key).update(id).digest('base64url')
-  }
-
-  #encode(id) {
-    return this.#keys.length === 0 ? id : `${id}.${this.#sign(id, this.#keys[0])}`
-  }
-
-  #decode(value) {
-    if (this.#keys.length === 0) return value
-    const dot = value.lastIndexOf('.')
-    if (dot < 0) return null
-    const id = value.slice(0, dot)
-    const given = Buffer.from(value.slice(dot + 1))
-    for (const key of this.#keys) {
-      const want = Buffer.from(this.#sign(id, key))
-      if (want.length === given.length && timingSafeEqual(want, given)) return id
-    }
-    return null
-  }
-
-  #setCookie(value, maxAgeSeconds) {
-    const c = this.#cookie
-    const parts = [`${this.#name}=${value}`, `Path=${c.path}`]
-    if (maxAgeSeconds !== undefined) parts.push(`Max-Age=${maxAgeSeconds}`)
-    if (c.domain !== undefined) parts.push(`Domain=${c.domain}`)
-    if (c.secure) parts.push('Secure')
-    if (c.httpOnly) parts.push('HttpOnly')
-    parts.push(`SameSite=${c.sameSite}`)
-    return parts.join('; ')
-  }
-
-  #cookieFor(id) {
-    const maxAge = this.#maxAgeMs === undefined ? undefined : Math.floor(this.#maxAgeMs / 1000)
-    return this.#setCookie(this.#encode(id), maxAge)
-  }
-
-  /** Reads the session of a `Request` (or of its `Headers`); a new, empty one when none. */
-  async load(request) {
-    const headers = request && request.headers ? request.headers : request
-    const raw = headers && typeof headers.get === 'function' ? readCookie(headers.get('cookie'), this.#name) : null
-    const id = raw === null ? null : this.#decode(raw)
-    const stored = id === null ? null : await this.#store.get(id)
-    return new FetchSession(stored, raw !== null)
+    this.#rolling = rolling
   }
 
   /**
-   * Logs a user in: the session gets a new id (session fixation defence) and the user; this
-   * request's changes are kept.
+   * Reads the session of a `Request` (or of its `Headers`); a new, empty one when there is none.
+   * A bad cookie (tampered, oversized, duplicated, unknown or ended id) is no session, never an
+   * error; commit clears it.
+   */
+  async load(request) {
+    const headers = request && request.headers ? request.headers : request
+    if (!headers || typeof headers.get !== 'function') {
+      throw new SessionError('SESSION_INVALID', 'SESSION_INVALID: load needs a Request or Headers', { argument: 'request' })
+    }
+    const header = headers.get('cookie')
+    const id = this.#cookie.read(header)
+    // Rolling: the read slides the expiry, once half the window has passed (one write per half
+    // window, not one per request as a touch on every commit would be).
+    const record = id === null ? null : await (this.#rolling ? this.#store.getSliding(id, this.#maxAgeMs) : this.#store.get(id))
+    const hasCookie = header !== null && header.includes(`${this.#cookieName}=`)
+    return new FetchSession(record, hasCookie, this.#maxAgeMs)
+  }
+
+  /**
+   * Signs a user in, in one core call: a new id (session fixation defence), the old one ended;
+   * this request's changes are kept, and the data carried over only from an anonymous session
+   * or one of this same user.
    */
   async login(session, userId) {
-    const ttl = this.#maxAgeMs === undefined ? {} : { ttlMs: this.#maxAgeMs }
-    let saved
-    if (session.id !== null && !session.destroyed) {
-      const rotated = await this.#store.rotate(session.id)
-      const { set, unset } = diff(session.snapshot, session.data)
-      const data = { ...rotated.data, ...set }
-      for (const key of unset) delete data[key]
-      if (rotated.userId === null || rotated.userId === String(userId)) {
-        saved = await this.#store.update({ id: rotated.id, userId, data, version: rotated.version })
-      } else {
-        // Another user's session: it ends here, the new user starts a session of their own.
-        await this.#store.delete(rotated.id)
-        saved = await this.#store.create({ userId, data, ...ttl })
-      }
-    } else {
-      saved = await this.#store.create({ userId, data: session.data, ...ttl })
-    }
-    this.#adopt(session, saved)
+    const state = stateOf(session)
+    const { set, unset } = diff(state.snapshot, session.data)
+    const from = session.destroyed ? null : session.id
+    adopt(session, await this.#store.login({ from, userId, set, unset, ...lifetime(state.lifetimeMs) }))
+    session.destroyed = false
+    Object.assign(state, { newLifetime: false, sendCookie: true })
     return session
   }
 
   /** Logs out now: the session is deleted (and cannot be re-created by a parallel request). */
   async logout(session) {
+    stateOf(session)
     if (session.id !== null) await this.#store.delete(session.id)
     session.destroyed = true
-    session.cookieChanged = true
     return session
-  }
-
-  #adopt(session, saved) {
-    session.id = saved.id
-    session.userId = saved.userId
-    session.data = structuredClone(saved.data)
-    session.snapshot = structuredClone(saved.data)
-    session.isNew = false
-    session.destroyed = false
-    session.cookieChanged = true
   }
 
   /**
@@ -186,36 +159,44 @@ class FetchSessions {
    * Resolves to the `Response` to return (a copy when the given one's headers are immutable).
    */
   async commit(session, target) {
-    let cookie = null
-    if (session.destroyed) {
-      if (session.hadCookie || session.cookieChanged) cookie = this.#setCookie('', 0)
-    } else if (session.id === null) {
-      if (Object.keys(session.data).length > 0) {
-        const ttl = this.#maxAgeMs === undefined ? {} : { ttlMs: this.#maxAgeMs }
-        this.#adopt(session, await this.#store.create({ data: session.data, ...ttl }))
-        cookie = this.#cookieFor(session.id)
-      } else if (session.hadCookie) {
-        cookie = this.#setCookie('', 0)
-      }
-    } else {
-      const { set, unset } = diff(session.snapshot, session.data)
+    const state = stateOf(session)
+    if (!session.destroyed) {
       try {
-        if (Object.keys(set).length > 0 || unset.length > 0) {
-          await this.#store.patch(session.id, { set, unset })
-          session.snapshot = structuredClone(session.data)
-        } else if (this.#rolling) {
-          await this.#store.touch(session.id)
-        }
-        if (this.#rolling || session.cookieChanged) cookie = this.#cookieFor(session.id)
+        await this.#write(session, state)
       } catch (err) {
         if (!GONE.has(err && err.code)) throw err
-        // Deleted (logout) or expired meanwhile: nothing is re-created, the cookie goes.
-        session.destroyed = true
-        cookie = this.#setCookie('', 0)
+        session.destroyed = true // deleted (logout) or expired meanwhile: nothing is re-created
       }
     }
-    session.cookieChanged = false
+    const cookie = this.#cookieOf(session, state)
     return cookie === null ? target : withCookie(target, cookie)
+  }
+
+  async #write(session, state) {
+    if (session.id === null) {
+      if (Object.keys(session.data).length === 0) return
+      adopt(session, await this.#store.create({ data: session.data, ...lifetime(state.lifetimeMs) }))
+      state.sendCookie = true
+    } else {
+      const { set, unset } = diff(state.snapshot, session.data)
+      if (Object.keys(set).length === 0 && unset.length === 0 && !state.newLifetime) return
+      await this.#store.patch(session.id, { set, unset, ...(state.newLifetime ? lifetime(state.lifetimeMs) : {}) })
+      state.snapshot = structuredClone(session.data)
+      state.sendCookie ||= state.newLifetime
+    }
+    state.newLifetime = false
+  }
+
+  #cookieOf(session, state) {
+    if (session.destroyed || session.id === null) {
+      // No session: a cookie the client holds (forged, expired, logged out) goes.
+      const clear = state.hasCookie
+      state.hasCookie = false
+      return clear ? this.#cookie.clear() : null
+    }
+    if (!state.sendCookie && !this.#rolling) return null
+    Object.assign(state, { sendCookie: false, hasCookie: true })
+    return this.#cookie.serialize(session.id, { maxAgeMs: state.lifetimeMs ?? null })
   }
 }
 

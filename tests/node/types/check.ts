@@ -77,9 +77,11 @@ export async function usage(): Promise<void> {
   const codes: readonly ErrorCode[] = CODES
   new OmnisessionStore({ store, userIdFrom: (sess) => sess.userId })
   const sid: string = genid()
-  const sessions = new FetchSessions({ store, secret: ['a'.repeat(16)], rolling: true })
+  const sessions = new FetchSessions({ store, secret: ['a'.repeat(16)], cookie: { name: 'sid', sameSite: 'Strict' }, maxAgeMs: 3_600_000, rolling: true })
   const loaded = await sessions.load(new Request('https://example.test/'))
   loaded.data.n = 1
+  loaded.setExpiry(300_000)
+  await sessions.login(loaded, 'u1')
   const response: Response = await sessions.commit(loaded, new Response(null))
   await store.close()
   void [at, expires, next, n, hash, codes, sid, response, events]
@@ -90,4 +92,6 @@ export async function usage(): Promise<void> {
   await store.create({ userId: 'u1', data: { when: new Date() } })
   // @ts-expect-error durations are named ...Ms
   await Store.open({ defaultTtl: 5 })
+  // @ts-expect-error the cookie's name is cookie.name
+  new FetchSessions({ store, cookieName: 'sid' })
 }
