@@ -55,6 +55,25 @@ function lifetimeOf(cookie) {
   return Number.isFinite(maxAge) ? { ttlMs: Math.max(0, Math.ceil(maxAge)) } : {}
 }
 
+/**
+ * Whether two cookies (as stored) have the same settings: every attribute but the expiry, and
+ * the window (`originalMaxAge`), which express-session recomputes from the clock (a few ms off).
+ */
+function sameSettings(stored, cookie) {
+  const a = isPlainObject(stored) ? stored : {}
+  const b = JSON.parse(JSON.stringify(cookie))
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (key === 'expires') continue
+    if (key === 'originalMaxAge') {
+      const [x, y] = [a[key] ?? null, b[key] ?? null]
+      if ((x === null) !== (y === null) || Math.abs(x - y) > 1000) return false
+    } else if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) {
+      return false
+    }
+  }
+  return true
+}
+
 /** A stored session as express-session reads it; the cookie's expiry is the record's. */
 function sessionOf(s) {
   const sess = structuredClone(s.data)
@@ -136,8 +155,15 @@ class OmnisessionStore extends session.Store {
     settle(this.#save(sid, sess), cb)
   }
 
+  // A cookie setting changed without a data change (`req.session.cookie.maxAge = …`) is saved
+  // with the new expiry, so later requests slide by the new window; otherwise a touch.
   touch(sid, sess, cb) {
-    settle(this.#store.touch(sid, lifetimeOf(sess.cookie)).then(() => undefined, unlessGone), cb)
+    const loaded = LOADED.get(sess)
+    const changed = loaded !== undefined && loaded.id === sid && !sameSettings(loaded.data.cookie, sess.cookie)
+    const write = changed
+      ? this.#save(sid, sess)
+      : this.#store.touch(sid, lifetimeOf(sess.cookie)).then(() => undefined, unlessGone)
+    settle(write, cb)
   }
 
   destroy(sid, cb) {

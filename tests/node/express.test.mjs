@@ -59,6 +59,11 @@ function buildApp() {
     req.session.passport = { user: req.query.user }
     res.json({ ok: true })
   })
+  // A cookie setting changed without a data change.
+  app.post('/max-age', (req, res) => {
+    req.session.cookie.maxAge = Number(req.query.ms)
+    res.json({ ok: true })
+  })
   app.get('/cookie', (req, res) => res.json({ cookie: req.session.cookie, n: req.session.n ?? null }))
   app.post('/date', (req, res) => {
     req.session.when = new Date()
@@ -124,6 +129,16 @@ test('passport-style login: new omnisession id, the user attached and indexed, d
   assert.deepEqual((await store.listByUserId('alice')).map((x) => x.id), [sid])
   const who = await c.request('GET', '/whoami')
   assert.equal(who.body.user, 'alice')
+})
+
+test('a new cookie maxAge without a data change lasts: later requests slide by the new window', async () => {
+  const c = client()
+  await c.request('POST', '/login?user=erin')
+  await c.request('POST', '/max-age?ms=300000')
+  await c.request('GET', '/whoami') // unchanged: a touch, by the stored window
+  const s = await store.get(c.sid())
+  assert.ok(Math.abs(s.expiresAt - Date.now() - 300_000) < 2000, `expires in ${s.expiresAt - Date.now()} ms`)
+  assert.equal(s.data.cookie.originalMaxAge, 300_000)
 })
 
 test('an unmodified session is touched, not rewritten: its expiry moves to the cookie\'s', async () => {
