@@ -28,14 +28,13 @@ def build_app(store: AsyncStore, violations: List[Dict[str, Any]]) -> FastAPI:
     app.add_middleware(
         ExpressCookieSessionMiddleware,
         store=store,
-        express_secrets=[SETTINGS["cookieSecret"]],
+        secret_keys=[SETTINGS["cookieSecret"]],
         cookie_name=SETTINGS["cookieName"],
         secure=False,  # plain HTTP on localhost; a real deployment keeps the Secure default
     )
 
     def user_of(request: Request) -> Any:
-        record = request.scope["omnisession"].record
-        return None if record is None else record["user_id"]
+        return request.scope["omnisession"].user_id
 
     def not_signed_in() -> JSONResponse:
         return JSONResponse({"error": "not signed in"}, status_code=401)

@@ -1,4 +1,5 @@
-"""Fixtures: backends (memory, SQLite, a real redis-server started here), shared by the suites."""
+"""Fixtures: backends (memory, SQLite, a real redis-server started here), an ASGI app under a
+real uvicorn, and the Django test project's database, shared by the suites."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from typing import Any, Dict, Iterator
 
@@ -92,3 +94,36 @@ def backend_options(kind: str, tmp_path: Any, request: pytest.FixtureRequest) ->
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Dict[str, Any]:
     return backend_options(request.param, tmp_path, request)
+
+
+class Uvicorn:
+    """An ASGI app served by uvicorn on 127.0.0.1 (a free port), on a thread of its own."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
+                                                    log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{self.server.config.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+@pytest.fixture(scope="session")
+def django_db() -> None:
+    """tests/python/djproject's database, migrated, with the users alice and bob (password "pw").
+    The test module has called django.setup() on djproject.settings."""
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    for name in ("alice", "bob"):
+        User.objects.create_user(name, password="pw")

@@ -6,49 +6,60 @@ SESSION_ENGINE = "omnisession.django"
 OMNISESSION = {"backend": "redis", "url": "redis://localhost:6379/0", "max_sessions_per_user": 5}
 ```
 
-- ``OMNISESSION`` holds the options of ``omnisession.Store.open`` (anonymous sessions are
-  allowed unless it says otherwise). One store per process, opened on first use and reopened
-  in a forked child.
-- Saves write only the keys that changed (per-key patches): parallel requests that change
-  different keys both win. The session's lifetime is fixed when it is created
-  (``SESSION_COOKIE_AGE``, or ``set_expiry`` before the first save).
-- ``cycle_key`` rotates the id in the store (fixation defence); ``django.contrib.auth``'s
-  login and logout work unchanged, and the logged-in user's id is attached to the session, so
-  ``list_user_sessions(user)`` and ``revoke_user_sessions(user)`` (ASVS 7.4/7.5) see them.
-- Every method has its async twin (``aload``, ``asave``, ``acycle_key``, ...).
+``OMNISESSION`` holds the options of ``omnisession.Store.open`` (anonymous sessions allowed
+unless it says otherwise); one store per process, reopened after a fork. Each step of Django's
+session cycle is one call of the store: load is ``get``; a save is a ``patch`` of the changed
+keys, always with the expiry Django computes (``set_expiry`` at any time, ``SESSION_COOKIE_AGE``;
+a past date saves an expired session), the first save a ``create``, ``save(must_create=True)``
+a ``create`` of that key or ``CreateError``; ``delete``/``flush`` is ``delete`` (a parallel
+request's save then raises ``UpdateError`` rather than revive it). A save that signs a user in
+(``django.contrib.auth.login``, of the same user again too) or changes the user is ``login``: a
+new id, the old one ended, the per-user limit applied, the data kept only from an anonymous
+session or one of that user; ``cycle_key`` is ``login`` when the session holds a user, else
+``rotate``. Data is stored as Django's ``JSONSerializer`` stores it (int keys become strings,
+tuples lists); what that refuses, the store refuses (``SessionNotSerializableError``). A forged,
+malformed or replayed id is logged to ``django.security.SuspiciousSession``, then passed to
+``OMNISESSION["on_violation"]`` if set. The async twins (``aload``, ``asave``, ...) are Django's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
+import logging
 import os
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from datetime import datetime
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from asgiref.sync import sync_to_async
 from django.conf import settings  # type: ignore[import-untyped]
-from django.contrib.sessions.backends.base import (  # type: ignore[import-untyped]
-    CreateError,
-    SessionBase,
-    UpdateError,
-)
+from django.contrib.auth import SESSION_KEY  # type: ignore[import-untyped]
+from django.contrib.auth.signals import user_logged_in  # type: ignore[import-untyped]
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError  # type: ignore[import-untyped]
+from django.core.signing import JSONSerializer  # type: ignore[import-untyped]
+from django.utils import timezone  # type: ignore[import-untyped]
 
 from ._diff import changes
 from ._native import Store
-from .types import Session
-from .exceptions import (
-    SessionConflictError,
-    SessionExpiredError,
-    SessionInvalidError,
-    SessionNotFoundError,
-)
+from .exceptions import SessionConflictError, SessionExpiredError, SessionInvalidError, SessionNotFoundError
+from .types import Session, Violation
 
-__all__ = ["SessionStore", "get_store", "list_user_sessions", "revoke_user_sessions"]
+__all__ = ["SessionStore", "get_store", "reset_store", "list_user_sessions", "revoke_user_sessions"]
 
 _lock = threading.Lock()
 _store: Optional[Tuple[int, Store]] = None
+# What Django's own engines log as a SuspiciousSession: someone presenting an id they should not.
+_SUSPICIOUS = frozenset({"site_mismatch", "malformed_id", "replayed_id"})
+_security = logging.getLogger("django.security.SuspiciousSession")
+_json = JSONSerializer()
 
-_AUTH_USER = "_auth_user_id"
+
+def _on_violation(project: Optional[Callable[[Violation], Any]], event: Violation) -> Any:
+    if event["type"] in _SUSPICIOUS:
+        _security.warning("%s", event["message"])
+    return None if project is None else project(event)
 
 
 def get_store() -> Store:
@@ -57,8 +68,8 @@ def get_store() -> Store:
     pid = os.getpid()
     with _lock:
         if _store is None or _store[0] != pid:
-            options: Dict[str, Any] = {"allow_anonymous": True}
-            options.update(getattr(settings, "OMNISESSION", {}))
+            options: Dict[str, Any] = {"allow_anonymous": True, **getattr(settings, "OMNISESSION", {})}
+            options["on_violation"] = functools.partial(_on_violation, options.get("on_violation"))
             _store = (pid, Store.open(**options))
         return _store[1]
 
@@ -86,12 +97,19 @@ def revoke_user_sessions(user: Any, keep: Optional[str] = None) -> int:
     store = get_store()
     if keep is None:
         return store.delete_by_user_id(_user_key(user))
-    removed = 0
-    for s in store.list_by_user_id(_user_key(user)):
-        if s["id"] != keep:
-            store.delete(s["id"])
-            removed += 1
-    return removed
+    others = [s["id"] for s in store.list_by_user_id(_user_key(user)) if s["id"] != keep]
+    for session_id in others:
+        store.delete(session_id)
+    return len(others)
+
+
+@contextlib.contextmanager
+def _not_revived() -> Iterator[None]:
+    """A session deleted meanwhile (a logout in a parallel request) stays deleted."""
+    try:
+        yield
+    except (SessionNotFoundError, SessionExpiredError):
+        raise UpdateError from None
 
 
 class SessionStore(SessionBase):  # type: ignore[misc]
@@ -101,132 +119,112 @@ class SessionStore(SessionBase):  # type: ignore[misc]
 
     def __init__(self, session_key: Optional[str] = None) -> None:
         super().__init__(session_key)
-        self._record: Optional[Session] = None
-        self._snapshot: Dict[str, Any] = {}
-
-    # -- loading ---------------------------------------------------------------------------
-
-    def _fetch(self, key: Optional[str]) -> Optional[Session]:
-        if not key:
-            return None
-        try:
-            return get_store().get(key)
-        except SessionInvalidError:
-            return None
+        self._record: Optional[Session] = None  # as last read or written: what the diff starts from
+        self._signed_in = False  # django.contrib.auth.login ran: the next save is a login
 
     def load(self) -> Dict[str, Any]:
-        self._record = self._fetch(self.session_key)
+        self._record = get_store().get(self.session_key) if self.session_key else None
         if self._record is None:
             self._session_key = None
-            self._snapshot = {}
             return {}
-        self._snapshot = copy.deepcopy(self._record["data"])
-        return dict(self._record["data"])
+        return copy.deepcopy(self._record["data"])
 
     def exists(self, session_key: Optional[str]) -> bool:
-        return self._fetch(session_key) is not None
+        return session_key is not None and get_store().get(session_key) is not None
 
-    # -- writing ---------------------------------------------------------------------------
+    def _data(self, no_load: bool = False) -> Dict[str, Any]:
+        """The data as JSONSerializer stores it; what that refuses, the store refuses, naming where."""
+        data: Dict[str, Any] = self._get_session(no_load=no_load)
+        try:
+            return _json.loads(_json.dumps(data))  # type: ignore[no-any-return]
+        except (TypeError, ValueError):
+            return data
 
-    def _user(self, data: Dict[str, Any]) -> Optional[str]:
-        uid = data.get(_AUTH_USER)
-        return None if uid is None else str(uid)
+    def _expiry(self) -> datetime:
+        """When the session ends, as Django computes it: an instant, never mistaken for "never"."""
+        expiry: datetime = self.get_expiry_date()
+        return timezone.make_aware(expiry) if timezone.is_naive(expiry) else expiry
 
-    def create(self) -> None:
-        data = getattr(self, "_session_cache", None) or {}
-        self._insert(data)
-        self.modified = True
-
-    def _insert(self, data: Dict[str, Any]) -> None:
-        record = get_store().create(self._user(data), data=data, ttl=self.get_expiry_age())
-        self._adopt(record)
+    def _changes(self, data: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+        return changes({} if self._record is None else self._record["data"], data)
 
     def _adopt(self, record: Session) -> None:
         self._record = record
         self._session_key = record["id"]
-        self._snapshot = copy.deepcopy(record["data"])
+        self._signed_in = False
+
+    def _login(self, user: str, data: Dict[str, Any]) -> None:
+        """The store's login from the current key; the session holds what the store kept."""
+        set_, unset = self._changes(data)
+        record = get_store().login(user, from_id=self.session_key, set=set_, unset=unset, expires_at=self._expiry())
+        self._adopt(record)
+        self._session_cache = copy.deepcopy(record["data"])
+
+    def create(self) -> None:
+        data = self._data()
+        self._adopt(get_store().create(_user_of(data), data=data, expires_at=self._expiry()))
+        self.modified = True
 
     def save(self, must_create: bool = False) -> None:
-        if self.session_key is None or must_create and self._record is None:
-            if must_create and self.session_key is not None:
-                try:
-                    record = get_store().create(
-                        self._user(self._get_session(no_load=True)),
-                        id=self.session_key,
-                        data=self._get_session(no_load=True),
-                        ttl=self.get_expiry_age(),
-                    )
-                except SessionConflictError:
-                    raise CreateError from None
-                self._adopt(record)
-                return
+        if self.session_key is None:
             return self.create()
-        data = self._get_session(no_load=False)
-        store = get_store()
-        user = self._user(data)
-        try:
-            if user is not None and (self._record is None or self._record["user_id"] != user):
-                # Login: attach the user (whole-record write), the index and limits apply.
-                record = store.update({"id": self.session_key, "data": data, "user_id": user})
+        data, store = self._data(no_load=must_create), get_store()
+        if self.session_key is None:
+            raise UpdateError  # read just now, and gone: ended by a parallel request, not revived
+        if must_create:  # this very key, or CreateError: never a write over an existing session
+            try:
+                record = store.create(_user_of(data), id=self.session_key, data=data, expires_at=self._expiry())
+            except SessionConflictError:
+                raise CreateError from None
+            return self._adopt(record)
+        user = _user_of(data)
+        with _not_revived():
+            if user is not None and (self._signed_in or self._record is None or user != self._record["user_id"]):
+                return self._login(user, data)
+            if self._record is None:  # cleared before it was read: the whole dict is the session
+                record = store.update({"id": self.session_key, "data": data, "expires_at": self._expiry()})
             else:
-                set_, unset = changes(self._snapshot, data)
-                if not set_ and not unset and self._record is not None:
-                    return
-                record = store.patch(self.session_key, set_, unset)
-        except (SessionNotFoundError, SessionExpiredError):
-            raise UpdateError from None
+                record = store.patch(self.session_key, *self._changes(data), expires_at=self._expiry())
         self._adopt(record)
 
+    def cycle_key(self) -> None:
+        """A new id for the same session; the old id is ended at once."""
+        data = self._data()  # loads it first: an unknown key has no session to keep
+        if self.session_key is None:
+            return self.create()
+        user = _user_of(data)
+        with _not_revived():
+            if user is not None:
+                self._login(user, data)
+            else:
+                self._adopt(get_store().rotate(self.session_key))
+        self.modified = True  # the cookie must carry the new id; pending changes are saved with it
+
+    async def acycle_key(self) -> None:
+        await sync_to_async(self.cycle_key)()
+
     def delete(self, session_key: Optional[str] = None) -> None:
-        key = session_key if session_key is not None else self.session_key
-        if not key:
-            return
-        try:
-            get_store().delete(key)
-        except SessionInvalidError:
-            pass
+        key = self.session_key if session_key is None else session_key
+        if key:
+            with contextlib.suppress(SessionInvalidError):  # a malformed id from a cookie: nothing to delete
+                get_store().delete(key)
         if key == self.session_key:
             self._record = None
-            self._snapshot = {}
-
-    def cycle_key(self) -> None:
-        """A new id for the same session (rotated in the store: the old id is gone at once)."""
-        data = self._session
-        record = self._record if self._record is not None else self._fetch(self.session_key)
-        if record is None:
-            self._session_cache = data
-            self._session_key = None
-            self.create()
-            return
-        self._adopt(get_store().rotate(record["id"]))
-        self._session_cache = data
-        self.modified = True
 
     @classmethod
     def clear_expired(cls) -> None:
         get_store().cleanup()
 
-    # -- async twins (the blocking store releases the GIL; run it off the event loop) ------
 
-    async def aload(self) -> Dict[str, Any]:
-        return await sync_to_async(self.load)()
+def _user_of(data: Dict[str, Any]) -> Optional[str]:
+    return None if data.get(SESSION_KEY) is None else str(data[SESSION_KEY])
 
-    async def aexists(self, session_key: Optional[str]) -> bool:
-        return await sync_to_async(self.exists)(session_key)
 
-    async def acreate(self) -> None:
-        await sync_to_async(self.create)()
+def _on_login(sender: Any, request: Any, **kwargs: Any) -> None:
+    # Django keeps the key when the same user signs in again; here every login gets a new id.
+    session = getattr(request, "session", None)
+    if isinstance(session, SessionStore):
+        session._signed_in = True
 
-    async def asave(self, must_create: bool = False) -> None:
-        await sync_to_async(self.save)(must_create)
 
-    async def adelete(self, session_key: Optional[str] = None) -> None:
-        await sync_to_async(self.delete)(session_key)
-
-    async def acycle_key(self) -> None:
-        await self._aget_session()
-        await sync_to_async(self.cycle_key)()
-
-    @classmethod
-    async def aclear_expired(cls) -> None:
-        await sync_to_async(cls.clear_expired)()
+user_logged_in.connect(_on_login, dispatch_uid="omnisession.django")
