@@ -1,16 +1,12 @@
 'use strict'
 
 // express-session's Store contract over omnisession, each method a core call. A save of the
-// session this request loaded is a per-key `patch` (parallel requests that change different
-// keys both keep their change); any other save is an `upsert`. The session cookie's expiry is
-// the server's: every write sends it, and `get` reads it back from the record. A session ended
-// meanwhile (logout) stays ended: the core answers SESSION_NOT_FOUND and the write is dropped.
-//
-// Login is express-session's own: `req.session.regenerate` (the old id is deleted, and the core
-// never lets it be written again), then the user in the session (`passport.user`), which the
-// save attaches to the new session as its owner. There is no one-call login helper: putting a
-// session made elsewhere on the request would need a public way to replace `req.sessionID`
-// (documented as read-only) and `req.session`, which express-session does not have.
+// session this request loaded is a per-key `patch` (parallel requests keep their own keys); any
+// other save is an `upsert`. The cookie's expiry is the server's: every write sends it, `get`
+// reads it back. A session ended meanwhile (logout) stays ended: its write is dropped.
+// Login is express-session's `regenerate` (the old id deleted for good) and then the user
+// (`passport.user`), which the save attaches: express-session has no public way to put a
+// session made by a one-call login on the request (`req.sessionID` is read-only).
 
 const session = require('express-session')
 const { SessionError, generateSessionId } = require('./index.js')
@@ -23,9 +19,7 @@ const LOADED = new WeakMap()
 const GONE = new Set(['SESSION_NOT_FOUND', 'SESSION_EXPIRED'])
 
 /** express-session's `genid`: omnisession ids (32 random bytes, base64url). */
-function genid() {
-  return generateSessionId()
-}
+const genid = () => generateSessionId()
 
 /** Default owner of a session: passport's `sess.passport.user`, then `sess.userId`. */
 function defaultUserIdFrom(sess) {
@@ -36,10 +30,8 @@ function defaultUserIdFrom(sess) {
 
 /** The data of an express-session session: its own keys, the cookie in its JSON form. */
 function dataOf(sess) {
-  const data = {}
-  for (const key of Object.keys(sess)) {
-    data[key] = key === 'cookie' ? JSON.parse(JSON.stringify(sess.cookie)) : sess[key]
-  }
+  const data = { ...sess }
+  if (sess.cookie !== undefined) data.cookie = JSON.parse(JSON.stringify(sess.cookie))
   return data
 }
 
@@ -60,27 +52,21 @@ function lifetimeOf(cookie) {
  * the window (`originalMaxAge`), which express-session recomputes from the clock (a few ms off).
  */
 function sameSettings(stored, cookie) {
-  const a = isPlainObject(stored) ? stored : {}
-  const b = JSON.parse(JSON.stringify(cookie))
-  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    if (key === 'expires') continue
-    if (key === 'originalMaxAge') {
-      const [x, y] = [a[key] ?? null, b[key] ?? null]
-      if ((x === null) !== (y === null) || Math.abs(x - y) > 1000) return false
-    } else if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) {
-      return false
-    }
-  }
-  return true
+  const { expires: _a, originalMaxAge: x = null, ...was } = isPlainObject(stored) ? stored : {}
+  const { expires: _b, originalMaxAge: y = null, ...is } = JSON.parse(JSON.stringify(cookie))
+  const sameWindow = x === y || (x !== null && y !== null && Math.abs(x - y) <= 1000)
+  // The store keeps keys sorted (Go's encoding/json order): compare in one order.
+  return sameWindow && JSON.stringify(was, Object.keys(was).sort()) === JSON.stringify(is, Object.keys(is).sort())
 }
 
-/** A stored session as express-session reads it; the cookie's expiry is the record's. */
+/** A stored session as express-session reads it, remembered as loaded; its cookie's expiry is the record's. */
 function sessionOf(s) {
   const sess = structuredClone(s.data)
   // touch, a sliding read or another service may have moved the expiry since the cookie was saved.
   if (isPlainObject(sess.cookie) && sess.cookie.expires != null && s.expiresAt !== null) {
     sess.cookie.expires = s.expiresAt.toISOString()
   }
+  LOADED.set(sess, { id: s.id, data: structuredClone(s.data) })
   return sess
 }
 
@@ -122,15 +108,7 @@ class OmnisessionStore extends session.Store {
   // A plain get: express-session itself slides the expiry (it calls `touch` with the cookie's
   // new expiry after every request that did not save), so a sliding read would slide it twice.
   get(sid, cb) {
-    settle(
-      this.#store.get(sid).then((s) => {
-        if (!s) return null
-        const sess = sessionOf(s)
-        LOADED.set(sess, { id: s.id, data: structuredClone(s.data) })
-        return sess
-      }),
-      cb,
-    )
+    settle(this.#store.get(sid).then((s) => (s ? sessionOf(s) : null)), cb)
   }
 
   // express-session copies what `get` returned into a Session object: what was loaded follows.
@@ -175,10 +153,7 @@ class OmnisessionStore extends session.Store {
   }
 
   clear(cb) {
-    settle(
-      this.#store.clear().then(() => undefined),
-      cb,
-    )
+    settle(this.#store.clear().then(() => undefined), cb)
   }
 
   all(cb) {

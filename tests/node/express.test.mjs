@@ -27,7 +27,8 @@ function buildApp() {
       secret: SECRET,
       resave: false,
       saveUninitialized: false,
-      cookie: { maxAge: 60_000, sameSite: 'strict' },
+      // secure given: express-session writes it before httpOnly, the store's sorted JSON after.
+      cookie: { maxAge: 60_000, sameSite: 'strict', secure: false },
     }),
   )
   // passport-style login: a new session id, then the user under sess.passport.user.
@@ -139,6 +140,16 @@ test('a new cookie maxAge without a data change lasts: later requests slide by t
   const s = await store.get(c.sid())
   assert.ok(Math.abs(s.expiresAt - Date.now() - 300_000) < 2000, `expires in ${s.expiresAt - Date.now()} ms`)
   assert.equal(s.data.cookie.originalMaxAge, 300_000)
+})
+
+test('a request that changes nothing is a touch, never a write of its data', async () => {
+  const c = client()
+  await c.request('POST', '/login?user=frank')
+  await c.request('POST', '/set?key=n&value=1')
+  const before = await store.get(c.sid())
+  await c.request('GET', '/whoami')
+  await c.request('GET', '/whoami')
+  assert.equal((await store.get(c.sid())).version, before.version)
 })
 
 test('an unmodified session is touched, not rewritten: its expiry moves to the cookie\'s', async () => {
