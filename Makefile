@@ -45,9 +45,14 @@ test-rust: deps
 	cargo test --workspace
 	cargo run --quiet -p omnisession --example demo >/dev/null
 
-test-node: node
+# tests/next-app pins Next and React in a lockfile of its own (npm ci, only when it changed);
+# tests/node/next.test.mjs builds, serves and hot-reloads it.
+test-node: node tests/next-app/node_modules/.package-lock.json
 	npm test
 	npm run test:express-session
+
+tests/next-app/node_modules/.package-lock.json: tests/next-app/package-lock.json
+	cd tests/next-app && npm ci --no-audit --no-fund --ignore-scripts
 
 test-python: python
 	$(PY) -m pytest -q

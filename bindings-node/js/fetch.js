@@ -1,24 +1,26 @@
 'use strict'
 
-// Sessions over the Fetch API (`Request`/`Response`/`Headers`): Next.js route handlers on the
-// Node runtime, Hono, and anything else that hands you a `Request` and takes a `Response`.
-// Each step is one core call: `load` a get (a sliding one when rolling), `commit` a per-key
-// patch (a create for a new session), `login` the core's login, `logout` a delete. The cookie
-// is cookie.js's: `__Host-` with Secure, HttpOnly and SameSite=Lax by default, HMAC-signed with
-// rotating keys when there is a secret. `maxAgeMs` is the server's lifetime of a session, and
-// the cookie's Max-Age.
+// Sessions over the Fetch API (Next.js on the Node runtime, Hono, anything that hands you a
+// `Request` and takes a `Response`; carriers.js says which shapes). Each step is one core call:
+// `load` a get (a sliding one when rolling), `commit` a per-key patch (a create for a new
+// session), `login` the core's login, `logout` a delete. The cookie is cookie.js's (`__Host-`,
+// Secure, HttpOnly, SameSite=Lax by default); `maxAgeMs` is the server's lifetime of a session.
 
 const { SessionError } = require('./errors.js')
 const { SessionCookie } = require('./cookie.js')
 const { diff } = require('./diff.js')
+const { cookieHeaderOf, sinkOf } = require('./carriers.js')
+const { generateSessionId } = require('./index.js')
 
 const OPTIONS = new Set(['store', 'secret', 'cookie', 'maxAgeMs', 'rolling'])
 const GONE = new Set(['SESSION_NOT_FOUND', 'SESSION_EXPIRED'])
+// next.js's way to the cookie a client must keep if a write is lost (see #holding); not public.
+const HOLD = Symbol('omnisession.fetch.hold')
 
 /**
- * What only this module sees of a session: `snapshot` (the data as stored), `lifetimeMs` (ms
- * from a write, undefined: the store's default), whether a new lifetime awaits its write, whether
- * a cookie must go out, and whether the client holds one of ours.
+ * What only this module sees of a session: `snapshot` (the data as stored), `expiresAt` (as
+ * stored), `lifetimeMs` (ms from a write, undefined: the store's default), whether a new
+ * lifetime awaits its write, whether a cookie must go out, and whether the client holds one of ours.
  */
 const STATE = new WeakMap()
 
@@ -41,7 +43,7 @@ function adopt(session, record) {
   session.id = record.id
   session.userId = record.userId
   session.data = structuredClone(record.data)
-  stateOf(session).snapshot = structuredClone(record.data)
+  Object.assign(stateOf(session), { snapshot: structuredClone(record.data), expiresAt: record.expiresAt })
 }
 
 /** One request's session: mutate `data`, then `commit` it. */
@@ -52,7 +54,7 @@ class FetchSession {
     this.userId = null
     this.data = {}
     this.destroyed = false
-    STATE.set(this, { snapshot: {}, lifetimeMs, newLifetime: false, sendCookie: false, hasCookie })
+    STATE.set(this, { snapshot: {}, expiresAt: null, lifetimeMs, newLifetime: false, sendCookie: false, hasCookie })
     if (record !== null) adopt(this, record)
   }
 
@@ -113,16 +115,12 @@ class FetchSessions {
   }
 
   /**
-   * Reads the session of a `Request` (or of its `Headers`); a new, empty one when there is none.
-   * A bad cookie (tampered, oversized, duplicated, unknown or ended id) is no session, never an
-   * error; commit clears it.
+   * Reads the session of a `Request`, its `Headers` (Next's `headers()` too) or a cookie store
+   * (Next's `cookies()`); a new, empty one when there is none. A bad cookie (tampered,
+   * oversized, duplicated, unknown or ended id) is no session, never an error; commit clears it.
    */
   async load(request) {
-    const headers = request && request.headers ? request.headers : request
-    if (!headers || typeof headers.get !== 'function') {
-      throw new SessionError('SESSION_INVALID', 'SESSION_INVALID: load needs a Request or Headers', { argument: 'request' })
-    }
-    const header = headers.get('cookie')
+    const header = cookieHeaderOf(request, this.#cookieName)
     const id = this.#cookie.read(header)
     // Rolling: the read slides the expiry, once half the window has passed (one write per half
     // window, not one per request as a touch on every commit would be).
@@ -155,36 +153,74 @@ class FetchSessions {
   }
 
   /**
-   * Saves the session's changes and sets the cookie on `target` (a `Response` or `Headers`).
-   * Resolves to the `Response` to return (a copy when the given one's headers are immutable).
+   * Saves the session's changes and sets the cookie on `target`: a `Response`, `Headers` or a
+   * cookie store (Next's `cookies()`). Resolves to the target (a copy of a `Response` whose
+   * headers are immutable). A target that cannot take a cookie fails before anything is stored.
    */
   async commit(session, target) {
     const state = stateOf(session)
+    const sink = sinkOf(target)
     if (!session.destroyed) {
-      try {
-        await this.#write(session, state)
-      } catch (err) {
-        if (!GONE.has(err && err.code)) throw err
-        session.destroyed = true // deleted (logout) or expired meanwhile: nothing is re-created
+      const write = this.#writeOf(session, state)
+      if (write !== null) {
+        sink.hold(this.#holding(session, state, write.id))
+        try {
+          await write.run()
+        } catch (err) {
+          if (!GONE.has(err && err.code)) throw err
+          session.destroyed = true // deleted (logout) or expired meanwhile: nothing is re-created
+        }
       }
     }
     const cookie = this.#cookieOf(session, state)
-    return cookie === null ? target : withCookie(target, cookie)
+    return cookie === null ? target : sink.put(cookie)
   }
 
-  async #write(session, state) {
+  /**
+   * Sets on a cookie store the cookie its client keeps should the coming write be lost, which is
+   * also how a read-only one (a Server Component's) fails before the store is touched.
+   */
+  [HOLD](session, target) {
+    sinkOf(target).hold(this.#holding(session, stateOf(session), null))
+  }
+
+  /** The write this commit needs, or null; a new session gets its id now, for #holding. */
+  #writeOf(session, state) {
     if (session.id === null) {
-      if (Object.keys(session.data).length === 0) return
-      adopt(session, await this.#store.create({ data: session.data, ...lifetime(state.lifetimeMs) }))
-      state.sendCookie = true
-    } else {
-      const { set, unset } = diff(state.snapshot, session.data)
-      if (Object.keys(set).length === 0 && unset.length === 0 && !state.newLifetime) return
-      await this.#store.patch(session.id, { set, unset, ...(state.newLifetime ? lifetime(state.lifetimeMs) : {}) })
-      state.snapshot = structuredClone(session.data)
-      state.sendCookie ||= state.newLifetime
+      if (Object.keys(session.data).length === 0) return null
+      const id = generateSessionId()
+      return {
+        id,
+        run: async () => {
+          adopt(session, await this.#store.create({ id, data: session.data, ...lifetime(state.lifetimeMs) }))
+          Object.assign(state, { sendCookie: true, newLifetime: false })
+        },
+      }
     }
-    state.newLifetime = false
+    const { set, unset } = diff(state.snapshot, session.data)
+    if (Object.keys(set).length === 0 && unset.length === 0 && !state.newLifetime) return null
+    return {
+      id: session.id,
+      run: async () => {
+        const record = await this.#store.patch(session.id, { set, unset, ...(state.newLifetime ? lifetime(state.lifetimeMs) : {}) })
+        Object.assign(state, { snapshot: structuredClone(session.data), expiresAt: record.expiresAt })
+        state.sendCookie ||= state.newLifetime
+        state.newLifetime = false
+      },
+    }
+  }
+
+  /**
+   * The cookie for a cookie store to hold before a write: the one of `id` (a new session's, or
+   * the current one re-sent with the lifetime it has left), or a clearing one when there is none.
+   */
+  #holding(session, state, id) {
+    if (id === null && (session.id === null || session.destroyed)) return this.#cookie.clear()
+    if (session.id === null || state.lifetimeMs === undefined) {
+      return this.#cookie.serialize(id ?? session.id, { maxAgeMs: state.lifetimeMs ?? null })
+    }
+    const left = state.expiresAt === null ? state.lifetimeMs : Math.max(0, state.expiresAt.getTime() - Date.now())
+    return this.#cookie.serialize(session.id, { maxAgeMs: left })
   }
 
   #cookieOf(session, state) {
@@ -200,23 +236,4 @@ class FetchSessions {
   }
 }
 
-function withCookie(target, cookie) {
-  if (typeof Response !== 'undefined' && target instanceof Response) {
-    try {
-      target.headers.append('Set-Cookie', cookie)
-      return target
-    } catch {
-      // Immutable headers (Response.redirect, a fetched response): answer with a copy.
-      const copy = new Response(target.body, target)
-      copy.headers.append('Set-Cookie', cookie)
-      return copy
-    }
-  }
-  if (target && typeof target.append === 'function') {
-    target.append('Set-Cookie', cookie)
-    return target
-  }
-  throw new SessionError('SESSION_INVALID', 'SESSION_INVALID: commit needs a Response or Headers', { argument: 'target' })
-}
-
-module.exports = { FetchSessions, FetchSession }
+module.exports = { FetchSessions, FetchSession, HOLD }

@@ -1,7 +1,10 @@
 """Every code block of README.md runs, so the README cannot drift from the product.
 
 - ``js``: run by Node as a module inside the repository (``omnisession`` resolves to this
-  package); a Next.js route file has its handlers called with a Request.
+  package); a module of Fetch API handlers has them called with a Request. A block that opens
+  with the path of a Next.js app file (``// app/…``, ``// lib/…``, ``// middleware.js``,
+  ``// next.config.mjs``) is a file of the Next.js app that tests/node/next.test.mjs builds
+  with ``next build`` and drives over HTTP, so it is left to that test.
 - ``python``: run by this interpreter; a Django settings block drives the session engine, an
   ASGI ``app`` is served by uvicorn and its routes called over HTTP.
 - ``rust``: compiled and run as doctests of the core (``core/src/lib.rs`` includes the README).
@@ -29,6 +32,8 @@ BLOCKS: List[Tuple[str, str, int]] = [
     for m in re.finditer(r"^```(\w*)\n(.*?)^```$", README, re.S | re.M)
 ]
 RUNNERS = ROOT / "tests" / "readme"
+# The same rule as NEXT_FILE_BLOCK in tests/node/next.test.mjs.
+NEXT_FILE = re.compile(r"// ((?:app|lib)/[\w/.\[\]-]+|middleware\.js|next\.config\.mjs)\n")
 
 
 def expected_output(code: str, call: str, comment: str) -> List[str]:
@@ -43,7 +48,7 @@ def check_output(out: subprocess.CompletedProcess, expected: List[str], where: s
 
 
 def blocks(lang: str) -> List[Tuple[str, int]]:
-    return [(code, line) for kind, code, line in BLOCKS if kind == lang]
+    return [(code, line) for kind, code, line in BLOCKS if kind == lang and not NEXT_FILE.match(code)]
 
 
 def test_every_block_has_a_runner() -> None:

@@ -1,0 +1,4 @@
+import edge from './edge.js'
+
+export const { SessionVerifier } = edge
+export default edge

@@ -1,0 +1,4 @@
+import next from './next.js'
+
+export const { nextSessions, NextSessions, closeStores } = next
+export default next
