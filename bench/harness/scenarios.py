@@ -22,9 +22,9 @@ class Scenario:
 
 
 def go_workspace(tmp: str) -> Optional[str]:
-    """omnistorage-core v0.5.1 is not served by the Go proxy (403 "not available"), so a local
-    checkout of that tag can stand in for it, named by OMNISTORAGE_CORE_DIR, through a go.work
-    written outside the repository."""
+    """omnistorage-core v0.5.1 is not served by the Go proxy (403 "not available"): go.mod
+    replaces it with the checkout beside the repository; OMNISTORAGE_CORE_DIR names another one,
+    through a go.work written outside the repository."""
     src = os.environ.get("OMNISTORAGE_CORE_DIR")
     if not src:
         return None
@@ -49,7 +49,8 @@ def build_go(tmp: str) -> Optional[str]:
                        env=env, capture_output=True, text=True)
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["go build failed"])[-1]
-        hint = "" if work else " (set OMNISTORAGE_CORE_DIR to a checkout of omnistorage-core v0.5.1)"
+        hint = "" if work else (" (go.mod expects omnistorage-core v0.5.1 at ../shared/vendor/omnistorage-core;"
+                                " OMNISTORAGE_CORE_DIR names another checkout)")
         return f"go build failed: {last.strip()}{hint}"
     return None
 

@@ -176,6 +176,8 @@ export interface StoreOptions {
   /** PEM file of a private CA for rediss:// */
   tlsCa?: string
   keyPrefix?: string
+  /** Redis shared with a Go service on omnistorage-core: its user index kept too, UUID user ids only (docs/go.md). */
+  omnistorageCompat?: boolean
   siteId?: string
   /** Bytes of session JSON; default 1 MiB; 0 = off. */
   maxSessionSize?: number

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Node name → core name, for every option that is plain JSON.
-const NAMES: [(&str, &str); 18] = [
+const NAMES: [(&str, &str); 19] = [
     ("backend", "backend"),
     ("path", "path"),
     ("url", "url"),
@@ -36,6 +36,7 @@ const NAMES: [(&str, &str); 18] = [
     ("cleanupIntervalMs", "cleanup_interval"),
     ("tombstoneTtlMs", "tombstone_ttl"),
     ("allowAnonymous", "allow_anonymous"),
+    ("omnistorageCompat", "omnistorage_compat"),
 ];
 
 /// Options the JS layer turns into `hooks` (validated there) and the testing clock.

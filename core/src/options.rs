@@ -115,6 +115,11 @@ pub struct Options {
     pub tombstone_ttl_ms: u64,
     /// Whether sessions without a user may be created.
     pub allow_anonymous: bool,
+    /// omnistorage-core compatibility (docs/go-interop.md): user and organization ids must be
+    /// canonical UUIDs, anonymous sessions are written with the nil UUID, and on Redis Go's
+    /// `{prefix}user:{uuid}` index is kept with omnisession's own. Off by default: it refuses
+    /// the non-UUID user ids that stores without a Go peer use.
+    pub omnistorage_compat: bool,
     /// Receives violation events.
     pub on_violation: Option<Arc<dyn ViolationSink>>,
     /// Source of "now" (tests use a manual clock).
@@ -140,6 +145,7 @@ impl Default for Options {
             cleanup_interval_ms: 5 * 60 * 1000,
             tombstone_ttl_ms: 10 * 60 * 1000,
             allow_anonymous: false,
+            omnistorage_compat: false,
             on_violation: None,
             clock: Arc::new(SystemClock),
         }
@@ -200,6 +206,11 @@ impl Options {
                     o.allow_anonymous = value
                         .as_bool()
                         .ok_or_else(|| Error::config(key, "allow_anonymous must be a boolean"))?;
+                }
+                "omnistorage_compat" => {
+                    o.omnistorage_compat = value.as_bool().ok_or_else(|| {
+                        Error::config(key, "omnistorage_compat must be a boolean")
+                    })?;
                 }
                 other => return Err(Error::config(other, format!("unknown option {other:?}"))),
             }
@@ -309,6 +320,21 @@ impl Options {
                     ),
                 ));
             }
+        }
+        if self.omnistorage_compat
+            && matches!(
+                self.backend,
+                BackendConfig::Sqlite { .. } | BackendConfig::File { .. }
+            )
+        {
+            // omnistorage-core's KVS+SQLite keeps records in a `kv (key, value, expires_at)`
+            // table; omnisession's SQLite and file layouts are not that, so no Go service can
+            // share them and the mode would promise what it cannot keep.
+            return Err(Error::config(
+                "omnistorage_compat",
+                "omnistorage_compat needs the redis backend (or memory, for tests): a Go \
+                 service cannot share omnisession's sqlite or file layout",
+            ));
         }
         if let BackendConfig::Sqlite { path } | BackendConfig::File { path } = &self.backend
             && path.as_os_str().is_empty()

@@ -1,9 +1,11 @@
 //! The session record and its wire format (docs/design.md "Session record").
 //!
 //! Field names and order follow omnistorage-core so that a Go service reads and writes the
-//! same records; `version` comes last and reads as 0 when a writer did not set it.
+//! same records; `version` comes last. A record written without it (omnistorage-core's struct
+//! has none) gets a version derived from its `updated_at` ([`derived_version`]), so that a
+//! version never goes back when a Go service writes between two of ours.
 
-use crate::json::{self, write_object, write_string};
+use crate::json::{self, MAX_SAFE_INTEGER, write_object, write_string};
 use crate::timestamp::{Timestamp, ZERO_INSTANT, ZERO_TIME};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -37,14 +39,42 @@ pub struct Session {
     pub version: u64,
 }
 
+/// The nil UUID: omnistorage-core's zero `uuid.UUID`, "no user". Its JSON decoder refuses an
+/// empty `user_id`, so omnistorage-compatible stores write anonymous sessions with this one,
+/// and every store reads it as anonymous.
+pub const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// The version of a record written without `version` (by omnistorage-core): its `updated_at`
+/// in Unix microseconds, clamped to 0..=2^53-1 (every host holds it exactly until 2255).
+///
+/// Counted versions start at 1 and grow by one per write, so they stay far below any such
+/// value (10^15 writes); and each Go write sets `updated_at` to its own now, so a version
+/// issued before that write (a counted one, or one derived from an earlier Go write plus our
+/// writes since, each of which takes more than a microsecond) is never the version after it.
+/// Only a Go host's wall clock stepping back could repeat one.
+pub fn derived_version(updated_at: Timestamp) -> u64 {
+    let micros = updated_at.unix_nanos().div_euclid(1000);
+    micros.clamp(0, i128::from(MAX_SAFE_INTEGER)) as u64
+}
+
 impl Session {
     /// The wire JSON: exactly the bytes stored in every backend.
     pub fn to_wire(&self) -> String {
+        self.write_wire("")
+    }
+
+    /// The wire JSON an omnistorage-compatible store writes: [`Session::to_wire`], except that
+    /// an anonymous session's `user_id` is [`NIL_UUID`], which Go's `uuid.UUID` can decode.
+    pub fn to_go_wire(&self) -> String {
+        self.write_wire(NIL_UUID)
+    }
+
+    fn write_wire(&self, anonymous: &str) -> String {
         let mut out = String::with_capacity(256);
         out.push_str("{\"id\":");
         write_string(&mut out, &self.id);
         out.push_str(",\"user_id\":");
-        write_string(&mut out, self.user_id.as_deref().unwrap_or(""));
+        write_string(&mut out, self.user_id.as_deref().unwrap_or(anonymous));
         if !self.site_id.is_empty() {
             out.push_str(",\"site_id\":");
             write_string(&mut out, &self.site_id);
@@ -93,8 +123,9 @@ impl Session {
         self.to_wire().len()
     }
 
-    /// Reads a wire record, including ones written by omnistorage-core (no `version`, UUID
-    /// users, any RFC 3339 offset). The error says what is wrong, never what the data was.
+    /// Reads a wire record, including ones written by omnistorage-core (no `version`: see
+    /// [`derived_version`]; UUID users, the nil UUID as anonymous; any RFC 3339 offset). The
+    /// error says what is wrong, never what the data was.
     pub fn from_wire(bytes: &[u8]) -> Result<Session, String> {
         let w: WireRecord =
             serde_json::from_slice(bytes).map_err(|e| format!("not a session record: {e}"))?;
@@ -102,21 +133,22 @@ impl Session {
             Timestamp::parse(text).ok_or_else(|| format!("`{name}` is not an RFC 3339 timestamp"))
         };
         let expires_at = at("expires_at", &w.expires_at)?;
+        let updated_at = at("updated_at", &w.updated_at)?;
         let mut data = w.data.unwrap_or_default();
         json::relax_read(&mut data);
         Ok(Session {
             id: w.id,
-            user_id: Some(w.user_id).filter(|u| !u.is_empty()),
+            user_id: Some(w.user_id).filter(|u| !u.is_empty() && u != NIL_UUID),
             site_id: w.site_id.unwrap_or_default(),
             organization_id: w.organization_id,
             data,
             created_at: at("created_at", &w.created_at)?,
-            updated_at: at("updated_at", &w.updated_at)?,
+            updated_at,
             last_accessed_at: at("last_accessed_at", &w.last_accessed_at)?,
             expires_at: (expires_at > ZERO_INSTANT).then_some(expires_at),
             ip_address: w.ip_address.unwrap_or_default(),
             user_agent: w.user_agent.unwrap_or_default(),
-            version: w.version.unwrap_or(0),
+            version: w.version.unwrap_or_else(|| derived_version(updated_at)),
         })
     }
 }
@@ -208,10 +240,22 @@ mod tests {
 
         let go = br#"{"id":"abc","user_id":"550e8400-e29b-41d4-a716-446655440000","created_at":"2024-05-01T12:00:00.5+02:00","updated_at":"2024-05-01T10:00:00Z","last_accessed_at":"2024-05-01T10:00:00Z","expires_at":"0001-01-01T00:00:00Z"}"#;
         let read = Session::from_wire(go).unwrap();
-        assert_eq!(read.version, 0);
+        assert_eq!(
+            read.version, 1_714_557_600_000_000,
+            "updated_at in microseconds"
+        );
         assert_eq!(read.expires_at, None);
         assert!(read.data.is_empty());
         assert_eq!(read.created_at.to_string(), "2024-05-01T10:00:00.5Z");
+    }
+
+    #[test]
+    fn go_zero_values_read_as_absent() {
+        let anon = br#"{"id":"abc","user_id":"00000000-0000-0000-0000-000000000000","created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z","last_accessed_at":"0001-01-01T00:00:00Z","expires_at":"0001-01-01T00:00:00Z"}"#;
+        let read = Session::from_wire(anon).unwrap();
+        assert_eq!((read.user_id.as_deref(), read.version), (None, 0));
+        assert!(read.to_go_wire().contains(NIL_UUID));
+        assert!(read.to_wire().contains(r#""user_id":"""#));
     }
 
     #[test]

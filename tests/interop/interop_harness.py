@@ -1,5 +1,6 @@
 """Fixtures of the interop suite: one backend (a SQLite file or a key prefix on a redis-server of
-our own) shared by peer processes in Node and Python, and the Go program where go exists.
+our own) shared by peer processes in Node and Python, and the Go program (omnistorage-core's
+own session store, built from the real library) where go exists.
 
 Not a conftest.py: the Python suite's modules import names from `conftest`, and a second
 conftest module would shadow theirs when both directories run in one pytest session.
@@ -175,20 +176,48 @@ def open_peer(tmp_path: Path) -> Iterator[Callable[..., Peer]]:
     assert not failures, "\n".join(failures)
 
 
+# The real omnistorage-core (the Go module proxy does not serve it): a checkout named by
+# OMNISTORAGE_CORE_DIR, or else the one beside the repository that go/go.mod's replace names.
+BESIDE = ROOT.parent / "shared" / "vendor" / "omnistorage-core"
+
+
+def omnistorage_core(tmp: Path) -> Dict[str, str]:
+    """The environment `go build` needs to build go/ against the real library; fails the test
+    (never skips it) when go exists and no checkout does."""
+    named = os.environ.get("OMNISTORAGE_CORE_DIR")
+    if named:
+        src = Path(named).resolve()
+        if not (src / "go.mod").is_file():
+            pytest.fail(f"OMNISTORAGE_CORE_DIR={named} holds no go.mod: not a checkout of omnistorage-core")
+        # A go.work's replace takes precedence over go/go.mod's.
+        work = tmp / "go.work"
+        work.write_text(f"go 1.26.0\n\nuse {HERE / 'go'}\n\n"
+                        f"replace github.com/plexusone/omnistorage-core => {src}\n")
+        return {"GOWORK": str(work)}
+    if not (BESIDE / "go.mod").is_file():
+        pytest.fail("the Go interop tests build on the real omnistorage-core v0.5.1, which the Go "
+                    f"module proxy does not serve: check it out at {BESIDE} or name a checkout "
+                    "with OMNISTORAGE_CORE_DIR")
+    return {"GOWORK": "off"}
+
+
 @pytest.fixture(scope="session")
 def go_program(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
-    """`go_program(cmd, *args)`: runs tests/interop/go; its stdout, stripped."""
+    """`go_program(cmd, *args, env={...})`: runs tests/interop/go (omnistorage-core's own
+    session store); its stdout, stripped. `env` sets the Go side's session.Config."""
     if shutil.which("go") is None:
         pytest.skip("go is not installed (optional)")
-    binary = tmp_path_factory.mktemp("go") / "interop"
+    tmp = tmp_path_factory.mktemp("go")
+    binary = tmp / "interop"
     build = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=HERE / "go",
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=600,
+                           env={**os.environ, **omnistorage_core(tmp)})
     assert build.returncode == 0, f"go build of tests/interop/go failed:\n{build.stderr}"
 
-    def run(*args: str) -> Any:
+    def run(*args: str, env: Optional[Dict[str, str]] = None) -> Any:
         # TZ=UTC: Go writes time.Time in the local zone; UTC makes its output comparable as text.
         done = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "TZ": "UTC"})
+                              env={**os.environ, "TZ": "UTC", **(env or {})})
         assert done.returncode == 0, f"interop {args}: {done.stderr}"
         return done.stdout.strip()
 

@@ -11,7 +11,7 @@ import json
 import re
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict
+from typing import Any, Dict, Set
 
 import pytest
 from interop_harness import backend, go_program, open_peer, redis_only, redis_server  # noqa: F401 (fixtures)
@@ -76,6 +76,11 @@ def wire_time(nanos: int) -> str:
 
 def plus_ms(text: str, ms: int) -> str:
     return wire_time(ns(text) + ms * 10**6)
+
+
+def go_version(record: Dict[str, Any]) -> int:
+    """The version of a record written by Go (no `version` field): its `updated_at` in µs."""
+    return ns(record["updated_at"]) // 1000
 
 
 def at_precision(record: Dict[str, Any], digits: int, version: int) -> Dict[str, Any]:
@@ -334,13 +339,15 @@ def test_go_session_is_read_and_changed_by_node_and_python(
     assert ns(original["expires_at"]) - ns(original["created_at"]) == HOUR * 10**6
     node, py = open_peer("node", be), open_peer("python", be)
 
-    # Go has no version (0); a host keeps a timestamp to its precision: JS Date ms, datetime µs.
-    assert canon(node("get", sid)) == canon(at_precision(original, 3, 0))
-    assert canon(py("get", sid)) == canon(at_precision(original, 6, 0))
+    # Go has no version: it is derived from updated_at (µs); a host keeps a timestamp to its
+    # precision: JS Date ms, datetime µs.
+    v0 = go_version(original)
+    assert canon(node("get", sid)) == canon(at_precision(original, 3, v0))
+    assert canon(py("get", sid)) == canon(at_precision(original, 6, v0))
 
-    assert node("patch", sid, {"set": {"from_node": True}})["version"] == 1
+    assert node("patch", sid, {"set": {"from_node": True}})["version"] == v0 + 1
     patched = py("patch", sid, {"set": {"from_python": ["二", 1.5]}})
-    assert patched["version"] == 2
+    assert patched["version"] == v0 + 2
     time.sleep(0.005)
     touched = node("touch", sid)
     seen = json.loads(go_program("read", url, prefix, sid))
@@ -349,8 +356,8 @@ def test_go_session_is_read_and_changed_by_node_and_python(
         **original, "data": {**original["data"], "from_node": True, "from_python": ["二", 1.5]},
         "updated_at": patched["updated_at"], "last_accessed_at": touched["last_accessed_at"],
     })
-    assert canon(node("get", sid)) == canon(at_precision(seen, 3, 2))
-    assert canon(py("get", sid)) == canon(at_precision(seen, 6, 2))
+    assert canon(node("get", sid)) == canon(at_precision(seen, 3, v0 + 2))
+    assert canon(py("get", sid)) == canon(at_precision(seen, 6, v0 + 2))
 
     new = py("rotate", sid)["id"]
     assert be.raw(sid) is None and node("get", sid) is None
@@ -383,6 +390,69 @@ def test_go_reads_and_updates_sessions_of_node_and_python(
     assert canon(after) == canon({k: v for k, v in {**s, "data": {**DATA, "theme": "dark"},
                                                     "updated_at": after["updated_at"]}.items() if k != "version"})
     for peer, digits in ((writer, 3 if lang == "node" else 6), (other, 6 if lang == "node" else 3)):
-        assert canon(peer("get", s["id"])) == canon(at_precision(after, digits, 0))
-    assert other("patch", s["id"], {"set": {"back": lang}})["version"] == 1
+        assert canon(peer("get", s["id"])) == canon(at_precision(after, digits, go_version(after)))
+    # A version read before Go's write never matches after it (it is derived, never 0 again).
+    assert other("patch", s["id"], {"set": {"back": lang}, "version": 1}) == {"error": "SESSION_CONFLICT"}
+    assert other("patch", s["id"], {"set": {"back": lang}})["version"] == go_version(after) + 1
     assert json.loads(go_program("read", url, prefix, s["id"]))["data"]["back"] == lang
+
+
+# omnistorage_compat: Go (omnistorage-core's own store), Node and Python share one user's sessions.
+COMPAT = {"omnistorage_compat": True}
+
+
+def user_ids(peer: Any) -> Set[str]:
+    return {s["id"] for s in peer("list_by_user_id", GO_USER)}
+
+
+@pytest.mark.parametrize("revoker", ["go", "node", "python"])
+def test_sessions_of_one_user_from_go_node_and_python_are_listed_and_revoked_from_each(
+        redis_only: Any, open_peer: Any, go_program: Any, revoker: str) -> None:
+    be = redis_only
+    url, prefix = be.options["url"], be.options["key_prefix"]
+    node, py = open_peer("node", be, **COMPAT), open_peer("python", be, **COMPAT)
+    made = {
+        json.loads(go_program("write", url, prefix, GO_USER))["id"],
+        node("create", {"user_id": GO_USER, "ttl_ms": HOUR})["id"],
+        py("create", {"user_id": GO_USER, "ttl_ms": HOUR})["id"],
+    }
+    assert set(json.loads(go_program("list", url, prefix, GO_USER))) == made
+    assert user_ids(node) == made and user_ids(py) == made
+    if revoker == "go":
+        assert json.loads(go_program("logout", url, prefix, GO_USER)) == 3
+    else:
+        assert {"node": node, "python": py}[revoker]("delete_by_user_id", GO_USER) == 3
+    for sid in made:
+        assert be.raw(sid) is None
+        assert node("get", sid) is None and py("get", sid) is None
+    assert json.loads(go_program("list", url, prefix, GO_USER)) == []
+    assert user_ids(node) == set() and user_ids(py) == set()
+
+
+def test_the_per_user_limit_counts_sessions_from_go_node_and_python(
+        redis_only: Any, open_peer: Any, go_program: Any) -> None:
+    be = redis_only
+    url, prefix = be.options["url"], be.options["key_prefix"]
+    limit = {**COMPAT, "max_sessions_per_user": 3, "eviction_policy": "reject"}
+    node, py = open_peer("node", be, **limit), open_peer("python", be, **limit)
+    first_go = json.loads(go_program("write", url, prefix, GO_USER))["id"]
+    time.sleep(0.003)  # distinct created_at: the oldest goes first
+    mine = {node("create", {"user_id": GO_USER})["id"], py("create", {"user_id": GO_USER})["id"]}
+    assert node("create", {"user_id": GO_USER}) == {"error": "SESSION_LIMIT_EXCEEDED"}
+    assert py("create", {"user_id": GO_USER}) == {"error": "SESSION_LIMIT_EXCEEDED"}
+    # Go's own limit (its ControlledStore, listing through its index) counts ours too: its 4th
+    # session evicts the oldest, its own first one.
+    second_go = json.loads(go_program("write", url, prefix, GO_USER, env={"GO_MAX_PER_USER": "3"}))["id"]
+    assert be.raw(first_go) is None
+    assert user_ids(node) == mine | {second_go} == user_ids(py)
+
+
+def test_ids_go_cannot_read_are_refused_in_compat_mode(redis_only: Any, open_peer: Any) -> None:
+    be = redis_only
+    for lang in LANGS:
+        peer = open_peer(lang, be, **COMPAT, allow_anonymous=True)
+        assert peer("create", {"user_id": "alice"}) == {"error": "SESSION_INVALID"}
+        anon = peer("create", {})
+        raw = be.raw(anon["id"])
+        assert raw is not None and b'"user_id":"00000000-0000-0000-0000-000000000000"' in raw
+        assert anon["user_id"] == ""

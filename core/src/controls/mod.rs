@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod expiry;
+pub mod omnistorage;
 pub(crate) mod session_id;
 pub(crate) mod site;
 pub(crate) mod size;

@@ -60,6 +60,7 @@ impl Store {
             return Err(Error::invalid(format!("key {key:?} is both set and unset"))
                 .with("key", key.as_str()));
         }
+        s.check_go(Some(&user), login.organization_id.as_deref())?;
         let mut set = login.set.clone();
         s.check_data(&mut set, None, Some(&user))?;
         if let Some(from) = login.from.as_deref() {

@@ -14,7 +14,7 @@ use crate::controls::admission::Admission;
 use crate::controls::expiry::Lifetime;
 use crate::controls::user::UserRule;
 use crate::controls::violation::{Reporter, Violation, ViolationKind};
-use crate::controls::{session_id, site, size, user};
+use crate::controls::{omnistorage, session_id, site, size, user};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
 use crate::json::{self, NotJson};
@@ -142,7 +142,13 @@ impl Store {
                     cluster: *cluster,
                     tls_ca,
                 };
-                backend::redis::open(&target, &options.key_prefix).await?
+                backend::redis::open(
+                    &target,
+                    &options.key_prefix,
+                    options.expiry(),
+                    options.omnistorage_compat,
+                )
+                .await?
             }
             BackendConfig::Custom(b) => Arc::clone(b),
         };
@@ -189,6 +195,7 @@ impl Store {
             UserRule::Required
         };
         let user_id = s.check_user(new.user_id, rule)?;
+        s.check_go(user_id.as_deref(), new.organization_id.as_deref())?;
         let id = match new.id {
             Some(id) if id::is_well_formed(&id) => id,
             Some(_) => return Err(s.malformed_id(user_id.as_deref())),
@@ -259,6 +266,7 @@ impl Store {
         let s = &self.inner;
         s.open_check()?;
         let new_user = s.check_user(update.user_id.clone(), UserRule::Optional)?;
+        s.check_go(new_user.as_deref(), update.organization_id.as_deref())?;
         let mut data = update.data;
         s.check_data(&mut data, Some(&update.id), new_user.as_deref())?;
         s.modify(&update.id, |mut session, now, pending| {
@@ -291,6 +299,7 @@ impl Store {
                 .with("key", key.as_str()));
         }
         let new_user = s.check_user(patch.user_id, UserRule::Optional)?;
+        s.check_go(new_user.as_deref(), None)?;
         let mut set = patch.set;
         s.check_data(&mut set, Some(id), new_user.as_deref())?;
         s.modify(id, |mut session, now, pending| {
@@ -632,6 +641,17 @@ impl Inner {
         user::check(user, rule, &self.options.site_id, self.now()).map_err(|r| self.refuse(*r))
     }
 
+    /// With `omnistorage_compat`, refuses ids a Go service could not read (see
+    /// [`omnistorage::check`]). Only ids being written are checked: lookups by a legacy user
+    /// id still work, so that its sessions can be listed and revoked.
+    fn check_go(&self, user: Option<&str>, organization: Option<&str>) -> Result<()> {
+        if !self.options.omnistorage_compat {
+            return Ok(());
+        }
+        omnistorage::check(user, organization, &self.options.site_id, self.now())
+            .map_err(|r| self.refuse(*r))
+    }
+
     fn malformed_id(&self, user: Option<&str>) -> Error {
         self.refuse(session_id::malformed(
             &self.options.site_id,
@@ -714,7 +734,11 @@ impl Inner {
     /// data (a timestamp or an id of another length must not make a session unusable).
     fn record(&self, session: Session) -> Record {
         let expires_ms = self.options.expiry().effective_ms(&session);
-        let wire = session.to_wire();
+        let wire = if self.options.omnistorage_compat {
+            session.to_go_wire()
+        } else {
+            session.to_wire()
+        };
         Record {
             session,
             wire,
@@ -856,7 +880,9 @@ impl Inner {
             .await?;
         Ok(all
             .into_iter()
-            .filter(|x| x.site_id == self.options.site_id)
+            // The user too: on Redis with omnistorage_compat, ids also come from Go's per-user
+            // index, which any writer of the prefix can change.
+            .filter(|x| x.site_id == self.options.site_id && x.user_id.as_deref() == Some(user))
             .partition(|x| self.is_live(x)))
     }
 

@@ -1,13 +1,20 @@
 module omnisession.dev/interop
 
-go 1.22
+go 1.26.0
 
 require (
 	github.com/google/uuid v1.6.0
-	github.com/redis/go-redis/v9 v9.7.3
+	github.com/plexusone/omnistorage-core v0.5.1
 )
 
 require (
-	github.com/cespare/xxhash/v2 v2.2.0 // indirect
-	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/redis/go-redis/v9 v9.21.0 // indirect
+	go.uber.org/atomic v1.11.0 // indirect
 )
+
+// The Go module proxy does not serve omnistorage-core; the real library, tag v0.5.1, is checked
+// out beside the repository (../shared/vendor/omnistorage-core from the repo root). A checkout
+// elsewhere: OMNISTORAGE_CORE_DIR=/path/to/it (the test harness then builds through a go.work
+// whose replace takes precedence over this one).
+replace github.com/plexusone/omnistorage-core => ../../../../shared/vendor/omnistorage-core

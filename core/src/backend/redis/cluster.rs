@@ -1,5 +1,7 @@
 //! Redis Cluster: each operation as ordered single-slot steps (docs/redis.md gives the order
-//! and why a crash between any two steps is safe).
+//! and why a crash between any two steps is safe). With `omnistorage_compat`, Go's per-user
+//! index is one more slot: an id joins it before its record is written and leaves it after
+//! its record is gone, so a crash leaves at most a stale id there, never a hidden session.
 
 use super::keys::PENDING;
 use super::{
@@ -55,6 +57,7 @@ impl RedisBackend {
     pub(super) async fn finish_evictions(
         &self,
         idx: &str,
+        go: Option<&str>,
         ids: &[String],
         ctx: WriteCtx,
     ) -> Result<Vec<String>> {
@@ -69,6 +72,9 @@ impl RedisBackend {
         }
         if !ids.is_empty() {
             self.admit(idx, "", None, &[], ids, ctx.now_ms).await?;
+        }
+        if let Some(go) = go {
+            self.go_drop(go, ids).await?;
         }
         Ok(wires)
     }
@@ -125,10 +131,17 @@ impl RedisBackend {
                 return Err(too_busy());
             }
         }
+        let go = self.go_key(&record.session);
+        if let Some(go) = &go {
+            self.go_add(go, id, &pxat(record)).await?;
+        }
         let undo_index = || async {
             if let Some(idx) = &idx {
                 self.admit(idx, "", None, &[], std::slice::from_ref(id), ctx.now_ms)
                     .await?;
+            }
+            if let Some(go) = &go {
+                self.go_drop(go, std::slice::from_ref(id)).await?;
             }
             Ok::<(), Error>(())
         };
@@ -149,7 +162,8 @@ impl RedisBackend {
                     .conn
                     .script(&scripts::REFRESH, &[idx], &[id, &member, &now])
                     .await?;
-                self.finish_evictions(idx, &evicted_ids, ctx).await?
+                self.finish_evictions(idx, go.as_deref(), &evicted_ids, ctx)
+                    .await?
             }
             None => Vec::new(),
         };
@@ -170,6 +184,11 @@ impl RedisBackend {
             index_of(&self.keys, &record.session),
         );
         let member = member_of(record);
+        let (old_go, new_go) = (self.go_key(old), self.go_key(&record.session));
+        if let Some(go) = &new_go {
+            // Go's index first, like ours: it then never misses a live record.
+            self.go_add(go, new_id, &pxat(record)).await?;
+        }
         if old_id == new_id && old_idx == new_idx {
             // Index first: a crash after it leaves an index entry that outlives its record.
             if let Some(idx) = &new_idx {
@@ -224,36 +243,56 @@ impl RedisBackend {
             }
             evicted_ids = evict;
         }
-        let undo_new_member = || async {
-            if let Some(idx) = &new_idx
-                && (old_idx != new_idx || old_id != new_id)
-            {
-                self.admit(idx, "", None, &[], std::slice::from_ref(new_id), ctx.now_ms)
-                    .await?;
-            }
-            Ok::<(), Error>(())
-        };
         match self.move_record(old_id, old_wire, record, ctx).await {
             Ok(Step::Done) => {}
             Ok(step) => {
-                undo_new_member().await?;
+                self.withdraw_new_member(old, &record.session, ctx.now_ms)
+                    .await?;
                 return Ok((step == Step::Missing).then_some(Modified::Missing));
             }
             Err(e) => {
-                undo_new_member().await?;
+                self.withdraw_new_member(old, &record.session, ctx.now_ms)
+                    .await?;
                 return Err(e);
             }
         }
         self.leave_old_index(old, &record.session, &member, ctx.now_ms)
             .await?;
+        if let Some(go) = &old_go
+            && old_id != new_id
+        {
+            self.go_drop(go, std::slice::from_ref(old_id)).await?;
+        }
         let wires = match &new_idx {
-            Some(idx) => self.finish_evictions(idx, &evicted_ids, ctx).await?,
+            Some(idx) => {
+                self.finish_evictions(idx, new_go.as_deref(), &evicted_ids, ctx)
+                    .await?
+            }
             None => Vec::new(),
         };
         Ok(Some(Modified::Written {
             record: Box::new(record.clone()),
             evicted: parse_evicted(&wires),
         }))
+    }
+
+    /// Undoes the index steps of a login or rotate whose record did not move: the new member
+    /// leaves our index and Go's (where it joined them in this step).
+    async fn withdraw_new_member(&self, old: &Session, new: &Session, now_ms: i64) -> Result<()> {
+        let (old_idx, new_idx) = (index_of(&self.keys, old), index_of(&self.keys, new));
+        let (old_go, new_go) = (self.go_key(old), self.go_key(new));
+        let new_id = std::slice::from_ref(&new.id);
+        if let Some(idx) = &new_idx
+            && (old_idx != new_idx || old.id != new.id)
+        {
+            self.admit(idx, "", None, &[], new_id, now_ms).await?;
+        }
+        if let Some(go) = &new_go
+            && (old_go != new_go || old.id != new.id)
+        {
+            self.go_drop(go, new_id).await?;
+        }
+        Ok(())
     }
 
     /// The last index step of a login or rotate, once the record has moved: the old member

@@ -6,8 +6,10 @@
 //! - `{prefix}~idx:{hash}`: the (site, user) index, a hash of `id -> "created accessed expires"`
 //!   plus a `~v` field that changes with every membership change (optimistic admission).
 //!
-//! `~` is outside the id alphabet, so no id can address a tombstone or an index, and
-//! omnistorage-core's own `{prefix}user:{uuid}` keys are never touched.
+//! - `{prefix}user:{uuid}`: omnistorage-core's per-user index (a JSON array of ids), kept
+//!   only with `omnistorage_compat` (docs/go-interop.md).
+//!
+//! `~` and `:` are outside the id alphabet, so no id can address a tombstone or an index.
 
 use super::slot;
 use crate::controls::admission::Member;
@@ -57,6 +59,11 @@ impl Keys {
             let _ = write!(key, "{b:02x}");
         }
         key
+    }
+
+    /// omnistorage-core's index of `user`'s sessions (its `userSessionsKey`).
+    pub(crate) fn go_user(&self, user: &str) -> String {
+        format!("{}user:{user}", self.prefix)
     }
 
     /// The id of a session key, if `key` is one (not a tombstone, index or foreign key).
@@ -126,10 +133,9 @@ mod tests {
         );
         assert_eq!(k.id_of(&k.tombstone(&"a".repeat(43))), None);
         assert_eq!(k.id_of(&k.index("site", "user")), None);
-        assert_eq!(
-            k.id_of("session:user:550e8400-e29b-41d4-a716-446655440000"),
-            None
-        );
+        let go = k.go_user("550e8400-e29b-41d4-a716-446655440000");
+        assert_eq!(go, "session:user:550e8400-e29b-41d4-a716-446655440000");
+        assert_eq!(k.id_of(&go), None);
         assert_ne!(k.index("a", "bc"), k.index("ab", "c"));
     }
 

@@ -8,6 +8,7 @@
 
 mod cluster;
 mod conn;
+mod go_index;
 mod keys;
 mod scan;
 mod scripts;
@@ -18,6 +19,7 @@ pub(crate) use conn::Target;
 
 use super::{Backend, Change, Modified, Page, Record, WriteCtx, is_live};
 use crate::controls::admission::{Admission, Decision, Member};
+use crate::controls::expiry::ExpiryRule;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
 use crate::session::Session;
@@ -40,14 +42,27 @@ const SCAN_COUNT: usize = 500;
 pub struct RedisBackend {
     conn: Conn,
     keys: Keys,
+    /// The store's expiry rule: a record's effective expiry is the earlier of its key's and
+    /// the rule's, so a TTL another writer set (a Go `Update`) never keeps a session listed,
+    /// counted or unswept past what omnisession's own rules say.
+    expiry: ExpiryRule,
+    /// `omnistorage_compat`: keep and read omnistorage-core's `{prefix}user:{uuid}` index.
+    compat: bool,
 }
 
 /// Connects to Redis (one node, or a cluster) with every key under `prefix`.
-pub(crate) async fn open(target: &Target, prefix: &str) -> Result<Arc<dyn Backend>> {
+pub(crate) async fn open(
+    target: &Target,
+    prefix: &str,
+    expiry: ExpiryRule,
+    compat: bool,
+) -> Result<Arc<dyn Backend>> {
     let conn = conn::connect(target).await?;
     let backend = RedisBackend {
         conn,
         keys: Keys::new(prefix),
+        expiry,
+        compat,
     };
     let _: String = backend.conn.read(&redis::cmd("PING")).await?;
     Ok(Arc::new(backend))
@@ -101,6 +116,10 @@ fn decode(id: &str, wire: &str) -> Result<Session> {
 struct IndexState {
     /// `=` followed by the index's `~v` (empty when it has none): what the scripts compare.
     token: String,
+    /// `omnistorage_compat`: `=` followed by Go's index as read (empty when it has none), which
+    /// the single-node commit compares too, so that a Go create between our read and our
+    /// commit is counted on the next attempt; empty otherwise (no check).
+    go_token: String,
     members: Vec<Member>,
     /// Cluster reservations: admitted creates whose record is not written yet.
     pending: Vec<Member>,
@@ -210,6 +229,18 @@ impl RedisBackend {
             }
         }
         members.retain(|m| m.id != record.session.id && !gone.contains(&m.id));
+        let mut state = state;
+        if self.compat {
+            let skip: Vec<&str> = state.pending.iter().map(|p| p.id.as_str()).collect();
+            let (fresh, go_token, recordless) =
+                self.go_members(&members, &skip, &record.session).await?;
+            members = fresh;
+            state.go_token = go_token;
+            // Single node: a member without a record was deleted by another writer (a Go
+            // `Delete`) or expired; the commit drops it (and tombstones the id, which Go's
+            // delete did not).
+            gone.extend(recordless);
+        }
         let decide = |limit: usize| {
             Admission {
                 limit,
@@ -239,6 +270,7 @@ impl RedisBackend {
         ctx: WriteCtx,
     ) -> Result<Option<bool>> {
         let idx = session.and_then(|s| index_of(&self.keys, s));
+        let go = session.and_then(|s| self.go_key(s));
         let until = ctx.tombstone_until_ms.to_string();
         if self.conn.is_cluster() {
             if tombstone {
@@ -253,10 +285,14 @@ impl RedisBackend {
                 self.admit(idx, "", None, &[], &[id.to_owned()], ctx.now_ms)
                     .await?;
             }
+            if let Some(go) = &go {
+                self.go_drop(go, &[id.to_owned()]).await?;
+            }
             return Ok(Some(true));
         }
         let session_key = self.keys.session(id);
         let idx_key = idx.clone().unwrap_or_else(|| session_key.clone());
+        let go_key = go.clone().unwrap_or_else(|| session_key.clone());
         let (now, n) = (ctx.now_ms.to_string(), nonce());
         let flag = |b: bool| if b { "1" } else { "0" };
         let args = [
@@ -267,12 +303,13 @@ impl RedisBackend {
             &now,
             flag(idx.is_some()),
             &n,
+            flag(go.is_some()),
         ];
         let removed: i64 = self
             .conn
             .script(
                 &scripts::REMOVE,
-                &[&session_key, &self.keys.tombstone(id), &idx_key],
+                &[&session_key, &self.keys.tombstone(id), &idx_key, &go_key],
                 &args,
             )
             .await?;
@@ -349,15 +386,17 @@ impl Backend for RedisBackend {
         for _ in 0..MAX_ATTEMPTS {
             let (token, evict) = match (admission, &idx) {
                 (Some(a), Some(idx)) => {
-                    let Some((state, decision, _)) = self.decide(idx, record, a).await? else {
+                    let Some((state, decision, gone)) = self.decide(idx, record, a).await? else {
                         continue;
                     };
-                    (Some(state.token), decision.evict)
+                    let mut evict = decision.evict;
+                    evict.extend(gone);
+                    (Some((state.token, state.go_token)), evict)
                 }
                 _ => (None, Vec::new()),
             };
             let (status, wires) = self
-                .commit_single(None, record, idx.as_deref(), token.as_deref(), &evict, ctx)
+                .commit_single(None, record, idx.as_deref(), token.as_ref(), &evict, ctx)
                 .await?;
             match status.as_str() {
                 "ok" => return Ok(parse_evicted(&wires)),
@@ -394,10 +433,12 @@ impl Backend for RedisBackend {
             let joins = idx.is_some() && idx != index_of(&self.keys, &old);
             let (token, evict) = match (admission, &idx) {
                 (Some(a), Some(idx)) if joins => {
-                    let Some((state, decision, _)) = self.decide(idx, &record, a).await? else {
+                    let Some((state, decision, gone)) = self.decide(idx, &record, a).await? else {
                         continue;
                     };
-                    (Some(state.token), decision.evict)
+                    let mut evict = decision.evict;
+                    evict.extend(gone);
+                    (Some((state.token, state.go_token)), evict)
                 }
                 _ => (None, Vec::new()),
             };
@@ -406,7 +447,7 @@ impl Backend for RedisBackend {
                     Some((&old, &wire)),
                     &record,
                     idx.as_deref(),
-                    token.as_deref(),
+                    token.as_ref(),
                     &evict,
                     ctx,
                 )
@@ -462,15 +503,25 @@ impl Backend for RedisBackend {
 
     async fn user_sessions(&self, site: &str, user: &str) -> Result<Vec<Session>> {
         let state = self.read_index(&self.keys.index(site, user)).await?;
+        let mut ids: Vec<String> = state.members.into_iter().map(|m| m.id).collect();
+        if self.compat {
+            // Sessions only Go's index holds (created by Go, never written by us since): the
+            // core keeps those of this site and user.
+            for id in self.read_go_index(user).await?.1 {
+                if id::is_well_formed(&id) && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
         let mut out = Vec::new();
-        for m in state.members {
-            match self.get_wire(&m.id).await {
-                Ok(Some(wire)) => match decode(&m.id, &wire) {
+        for id in ids {
+            match self.get_wire(&id).await {
+                Ok(Some(wire)) => match decode(&id, &wire) {
                     Ok(s) => out.push(s),
-                    Err(e) => warn_corrupt(&m.id, &e),
+                    Err(e) => warn_corrupt(&id, &e),
                 },
                 Ok(None) => {}
-                Err(e) if e.kind() == ErrorKind::BackendError => warn_corrupt(&m.id, &e),
+                Err(e) if e.kind() == ErrorKind::BackendError => warn_corrupt(&id, &e),
                 Err(e) => return Err(e),
             }
         }

@@ -28,7 +28,8 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// The readable records of these keys with their keys' expiry (other keys are skipped).
+    /// The readable records of these keys with their effective expiry (the earlier of the
+    /// key's and the store's rule; other keys are skipped).
     pub(super) async fn fetch(&self, keys: &[String]) -> Result<Vec<(Session, Option<i64>)>> {
         let mut out = Vec::new();
         for key in keys {
@@ -47,7 +48,10 @@ impl RedisBackend {
             };
             let Some(wire) = wire else { continue };
             match decode(id, &wire) {
-                Ok(s) => out.push((s, (expires >= 0).then_some(expires))),
+                Ok(s) => {
+                    let expires = self.effective_ms(&s, expires);
+                    out.push((s, expires));
+                }
                 Err(e) => warn_corrupt(id, &e),
             }
         }

@@ -45,15 +45,75 @@ local function fix_index(idx, now)
 end
 ";
 
+/// omnistorage-core's per-user index `{prefix}user:{uuid}`: a JSON array of session ids, which
+/// its `DeleteByUserID` and `ListByUserID` read (omnistorage_compat only). Written as Go's
+/// `encoding/json` reads it (never `{}` for an empty one: an empty index is deleted, as Go does).
+/// Its expiry is never brought forward: at least the newest record's plus an hour (what Go
+/// sets), none while a member never expires, and left alone when an id leaves.
+const GO_INDEX: &str = r"
+local function go_read(key)
+  local raw = redis.call('GET', key)
+  local ids = {}
+  if raw then
+    local ok, arr = pcall(cjson.decode, raw)
+    if ok and type(arr) == 'table' then
+      for _, v in ipairs(arr) do
+        if type(v) == 'string' then table.insert(ids, v) end
+      end
+    end
+  end
+  return ids, raw
+end
+local function go_store(key, ids)
+  if #ids == 0 then
+    redis.call('DEL', key)
+    return
+  end
+  local parts = {}
+  for i, v in ipairs(ids) do parts[i] = cjson.encode(v) end
+  redis.call('SET', key, '[' .. table.concat(parts, ',') .. ']', 'KEEPTTL')
+end
+local function go_add(key, id, pxat)
+  local ids, raw = go_read(key)
+  local present = false
+  for _, v in ipairs(ids) do
+    if v == id then present = true end
+  end
+  if not present then
+    table.insert(ids, id)
+    go_store(key, ids)
+  end
+  if pxat == '' then
+    redis.call('PERSIST', key)
+  else
+    local want = tonumber(pxat) + 3600000
+    local cur = redis.call('PEXPIRETIME', key)
+    if not raw or (cur >= 0 and cur < want) then redis.call('PEXPIREAT', key, want) end
+  end
+end
+local function go_drop(key, gone)
+  local ids, raw = go_read(key)
+  if not raw then return end
+  local kept, changed = {}, false
+  for _, v in ipairs(ids) do
+    if gone[v] then changed = true else table.insert(kept, v) end
+  end
+  if changed then go_store(key, kept) end
+end
+";
+
 /// Single node: insert, replace, rotate and login in one atomic step.
 ///
 /// KEYS: new session, new tombstone, new index, old session, old tombstone, old index, then
-/// (session, tombstone) of each evicted id. ARGV: mode (`insert`/`replace`), old wire, new
-/// wire, new PXAT (`` = none), new id, old id, member (`` = anonymous), `=` + expected `~v`
-/// (`` = no admission), new `~v`, tombstone PXAT, now, old-is-indexed (`1`/`0`), then the
-/// evicted ids. Returns `{status, evicted wires...}`; status is ok, missing, retry or conflict.
+/// (session, tombstone) of each evicted id, then the new and the old Go index. ARGV: mode
+/// (`insert`/`replace`), old wire, new wire, new PXAT (`` = none), new id, old id, member
+/// (`` = anonymous), `=` + expected `~v` (`` = no admission), new `~v`, tombstone PXAT, now,
+/// old-is-indexed (`1`/`0`), new-in-Go-index (`1`/`0`), old-in-Go-index (`1`/`0`), `=` +
+/// expected Go index (`` = no check), then the evicted ids. Returns `{status, evicted
+/// wires...}`; status is ok, missing, retry or conflict.
 const COMMIT_BODY: &str = r"
 local now = tonumber(ARGV[11])
+local go_new, go_old = KEYS[#KEYS - 1], KEYS[#KEYS]
 local replace = ARGV[1] == 'replace'
 local moved = (not replace) or ARGV[5] ~= ARGV[6]
 if replace then
@@ -68,9 +128,13 @@ end
 if ARGV[8] ~= '' and '=' .. (redis.call('HGET', KEYS[3], '~v') or '') ~= ARGV[8] then
   return {'retry'}
 end
-local out = {'ok'}
-for i = 13, #ARGV do
-  local sk, tk = KEYS[7 + 2 * (i - 13)], KEYS[8 + 2 * (i - 13)]
+if ARGV[15] ~= '' and '=' .. (redis.call('GET', go_new) or '') ~= ARGV[15] then
+  return {'retry'}
+end
+local out, evicted = {'ok'}, {}
+for i = 16, #ARGV do
+  local sk, tk = KEYS[7 + 2 * (i - 16)], KEYS[8 + 2 * (i - 16)]
+  evicted[ARGV[i]] = true
   local w = redis.call('GET', sk)
   if w then
     redis.call('DEL', sk)
@@ -79,10 +143,12 @@ for i = 13, #ARGV do
   redis.call('SET', tk, ARGV[10], 'PXAT', ARGV[10])
   redis.call('HDEL', KEYS[3], ARGV[i])
 end
+if ARGV[13] == '1' and #ARGV >= 16 then go_drop(go_new, evicted) end
 if replace then
   if moved then
     redis.call('DEL', KEYS[4])
     redis.call('SET', KEYS[5], ARGV[10], 'PXAT', ARGV[10])
+    if ARGV[14] == '1' then go_drop(go_old, {[ARGV[6]] = true}) end
   end
   if ARGV[12] == '1' and (moved or KEYS[6] ~= KEYS[3] or ARGV[7] == '') then
     redis.call('HDEL', KEYS[6], ARGV[6])
@@ -102,13 +168,15 @@ if ARGV[7] ~= '' then
   end
   fix_index(KEYS[3], now)
 end
+if ARGV[13] == '1' then go_add(go_new, ARGV[5], ARGV[4]) end
 return out
 ";
 
 /// Single node: removes one session if it still holds the wire that was read.
 ///
-/// KEYS: session, tombstone, index. ARGV: expected wire, id, tombstone (`1`/`0`), tombstone
-/// PXAT, now, indexed (`1`/`0`), new `~v`. Returns 1 removed, 0 missing, -1 changed.
+/// KEYS: session, tombstone, index, Go index. ARGV: expected wire, id, tombstone (`1`/`0`),
+/// tombstone PXAT, now, indexed (`1`/`0`), new `~v`, in Go index (`1`/`0`). Returns 1
+/// removed, 0 missing, -1 changed.
 const REMOVE_BODY: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
@@ -120,6 +188,7 @@ if ARGV[6] == '1' then
   redis.call('HSET', KEYS[3], '~v', ARGV[7])
   fix_index(KEYS[3], tonumber(ARGV[5]))
 end
+if ARGV[8] == '1' then go_drop(KEYS[4], {[ARGV[2]] = true}) end
 return 1
 ";
 
@@ -195,6 +264,21 @@ end
 return 'ok'
 ";
 
+/// Cluster, Go index slot: adds an id (before its record is written). KEYS: Go index. ARGV:
+/// id, the record's PXAT (`` = none).
+const GO_ADD_BODY: &str = r"
+go_add(KEYS[1], ARGV[1], ARGV[2])
+return 'ok'
+";
+
+/// Cluster, Go index slot: drops ids (after their records are gone). KEYS: Go index. ARGV: ids.
+const GO_DROP_BODY: &str = r"
+local gone = {}
+for _, id in ipairs(ARGV) do gone[id] = true end
+go_drop(KEYS[1], gone)
+return 'ok'
+";
+
 /// A record and its effective expiry (the key's), in one round trip. KEYS: session.
 /// Returns `{wire or false, PEXPIRETIME}` (-1 = no expiry, -2 = no key).
 const FETCH_BODY: &str = r"
@@ -202,7 +286,7 @@ return {redis.call('GET', KEYS[1]), redis.call('PEXPIRETIME', KEYS[1])}
 ";
 
 fn with_fix(body: &str) -> Script {
-    Script::new(&format!("{FIX_INDEX}\n{body}"))
+    Script::new(&format!("{FIX_INDEX}\n{GO_INDEX}\n{body}"))
 }
 
 pub(crate) static COMMIT: Lazy<Script> = Lazy::new(|| with_fix(COMMIT_BODY));
@@ -211,4 +295,6 @@ pub(crate) static CAS: Lazy<Script> = Lazy::new(|| Script::new(CAS_BODY));
 pub(crate) static ROTATE: Lazy<Script> = Lazy::new(|| Script::new(ROTATE_BODY));
 pub(crate) static ADMIT: Lazy<Script> = Lazy::new(|| with_fix(ADMIT_BODY));
 pub(crate) static FETCH: Lazy<Script> = Lazy::new(|| Script::new(FETCH_BODY));
+pub(crate) static GO_ADD: Lazy<Script> = Lazy::new(|| with_fix(GO_ADD_BODY));
+pub(crate) static GO_DROP: Lazy<Script> = Lazy::new(|| with_fix(GO_DROP_BODY));
 pub(crate) static REFRESH: Lazy<Script> = Lazy::new(|| with_fix(REFRESH_BODY));

@@ -1,4 +1,5 @@
-//! Single node: every write of an operation in one atomic script (`COMMIT`).
+//! Single node: every write of an operation in one atomic script (`COMMIT`), omnistorage-core's
+//! per-user index included (`omnistorage_compat`).
 
 use super::{RedisBackend, index_of, member_of, nonce, pxat, scripts};
 use crate::backend::{Record, WriteCtx};
@@ -12,16 +13,22 @@ impl RedisBackend {
         old: Option<(&Session, &str)>,
         record: &Record,
         idx: Option<&str>,
-        token: Option<&str>,
+        token: Option<&(String, String)>,
         evict: &[String],
         ctx: WriteCtx,
     ) -> Result<(String, Vec<String>)> {
         let new_id = &record.session.id;
         let new_idx = idx.map_or_else(|| self.keys.session(new_id), str::to_owned);
-        let (old_id, old_wire, old_idx) = match old {
-            Some((s, wire)) => (s.id.clone(), wire.to_owned(), index_of(&self.keys, s)),
-            None => (new_id.clone(), String::new(), None),
+        let (old_id, old_wire, old_idx, old_go) = match old {
+            Some((s, wire)) => (
+                s.id.clone(),
+                wire.to_owned(),
+                index_of(&self.keys, s),
+                self.go_key(s),
+            ),
+            None => (new_id.clone(), String::new(), None, None),
         };
+        let new_go = self.go_key(&record.session);
         let mut keys = vec![
             self.keys.session(new_id),
             self.keys.tombstone(new_id),
@@ -34,6 +41,10 @@ impl RedisBackend {
             keys.push(self.keys.session(e));
             keys.push(self.keys.tombstone(e));
         }
+        // Last: the script finds the Go indexes at #KEYS - 1 and #KEYS (placeholders unused).
+        keys.push(new_go.clone().unwrap_or_else(|| new_idx.clone()));
+        keys.push(old_go.clone().unwrap_or_else(|| new_idx.clone()));
+        let flag = |b: bool| if b { "1" } else { "0" }.to_owned();
         let mut args = vec![
             if old.is_some() { "replace" } else { "insert" }.to_owned(),
             old_wire,
@@ -46,11 +57,14 @@ impl RedisBackend {
             } else {
                 String::new()
             },
-            token.unwrap_or_default().to_owned(),
+            token.map(|t| t.0.clone()).unwrap_or_default(),
             nonce(),
             ctx.tombstone_until_ms.to_string(),
             ctx.now_ms.to_string(),
-            if old_idx.is_some() { "1" } else { "0" }.to_owned(),
+            flag(old_idx.is_some()),
+            flag(new_go.is_some()),
+            flag(old_go.is_some()),
+            token.map(|t| t.1.clone()).unwrap_or_default(),
         ];
         args.extend(evict.iter().cloned());
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
