@@ -7,45 +7,15 @@
 
 const { createHmac, timingSafeEqual } = require('node:crypto')
 const { SessionError } = require('./errors.js')
+const { TOKEN, ID, configError, keyBytes, cookieValue, splitSigned } = require('./cookie-rules.js')
 
 const OPTIONS = new Set(['name', 'secret', 'path', 'domain', 'secure', 'httpOnly', 'sameSite', 'maxAgeMs'])
-// RFC 6265 cookie-name: an RFC 2616 token (no control characters, no separators).
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-// The store's id shape (core/src/id.rs `is_well_formed`): anything else can never address a
-// session, and an id holds no '.', so `id.mac` splits one way only.
-const ID = /^[A-Za-z0-9_-]{22,128}$/
-// HMAC-SHA256 (32 bytes) in base64url without padding.
-const MAC = /^[A-Za-z0-9_-]{43}$/
 // Printable ASCII without ';' or space: nothing that could end the attribute or start another.
 const PATH = /^\/[\x21-\x3a\x3c-\x7e]*$/
 const DOMAIN = /^\.?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/
 const SAME_SITE = new Map([['strict', 'Strict'], ['lax', 'Lax'], ['none', 'None']])
-const MIN_KEY_BYTES = 16
-const MAX_VALUE_BYTES = 4096
-// The whole-header limit of Node's http and of h11 (uvicorn): a larger Cookie header cannot
-// reach a default server anyway, and it bounds the work spent on a hostile one.
-const MAX_HEADER_BYTES = 16384
 // IMF-fixdate has four year digits: a later Expires is written as the last second of 9999.
 const LAST_HTTP_DATE_S = 253402300799
-
-function configError(option, message) {
-  return new SessionError('CONFIG_INVALID', `CONFIG_INVALID: ${message}`, { option })
-}
-
-/** The HMAC keys as bytes; [] for an unsigned cookie. The message never quotes a key. */
-function keysOf(secret) {
-  if (secret === undefined || secret === null) return []
-  const list = Array.isArray(secret) ? secret : [secret]
-  const message = `secret must be a string or Buffer of at least ${MIN_KEY_BYTES} bytes (UTF-8), or a non-empty array of them`
-  if (list.length === 0) throw configError('secret', message)
-  return list.map((key) => {
-    // A lone surrogate has no UTF-8 form: Node would key with U+FFFD, Python could not key at all.
-    if (typeof key === 'string' && !key.isWellFormed()) throw configError('secret', 'a secret string must be well-formed Unicode')
-    const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key instanceof Uint8Array ? Buffer.from(key) : null
-    if (bytes === null || bytes.length < MIN_KEY_BYTES) throw configError('secret', message)
-    return bytes
-  })
-}
 
 /** A Max-Age in milliseconds as whole seconds, rounded up; null for a browser-session cookie. */
 function maxAgeSeconds(ms) {
@@ -64,16 +34,6 @@ function mac(key, id) {
 
 function httpDate(seconds) {
   return new Date(seconds * 1000).toUTCString()
-}
-
-// Optional whitespace around names and values is SP / HTAB only (RFC 6265), trimmed without a
-// regex: /[ \t]+$/ backtracks quadratically over a long run of spaces.
-function trimOws(text) {
-  let start = 0
-  let end = text.length
-  while (start < end && (text[start] === ' ' || text[start] === '\t')) start++
-  while (end > start && (text[end - 1] === ' ' || text[end - 1] === '\t')) end--
-  return text.slice(start, end)
 }
 
 class SessionCookie {
@@ -117,7 +77,7 @@ class SessionCookie {
     if (typeof name !== 'string' || !TOKEN.test(name)) {
       throw configError('name', "name must be a cookie name token: letters, digits and !#$%&'*+-.^_`|~")
     }
-    this.#keys = keysOf(secret)
+    this.#keys = keyBytes(secret)
     if (typeof path !== 'string' || !PATH.test(path)) {
       throw configError('path', "path must start with '/' and hold only printable ASCII, without ';' or spaces")
     }
@@ -155,40 +115,22 @@ class SessionCookie {
 
   /** The session id of a cookie value, or null when it is malformed or not signed by a key. */
   verify(value) {
-    if (typeof value !== 'string') return null
-    if (this.#keys.length === 0) return ID.test(value) ? value : null
-    const dot = value.indexOf('.')
-    if (dot < 0) return null
-    const id = value.slice(0, dot)
-    const given = value.slice(dot + 1)
-    if (!ID.test(id) || !MAC.test(given)) return null
+    const parts = splitSigned(value, this.#keys.length > 0)
+    if (parts === null) return null
+    if (parts.mac === null) return parts.id // unsigned: the value is the id
     // The encoded MACs are compared, not decoded bytes: base64url has several spellings of the
     // last character of 32 bytes, and only the one this module writes is accepted.
-    const givenBytes = Buffer.from(given, 'latin1')
+    const given = Buffer.from(parts.mac, 'latin1')
     for (const key of this.#keys) {
-      if (timingSafeEqual(Buffer.from(mac(key, id), 'latin1'), givenBytes)) return id
+      if (timingSafeEqual(Buffer.from(mac(key, parts.id), 'latin1'), given)) return parts.id
     }
     return null
   }
 
   /** The session id in a `Cookie` request header, or null (absent, duplicated, oversized, forged). */
   read(header) {
-    // Bytes are at least UTF-16 units, so the cheap test first.
-    if (typeof header !== 'string' || header.length > MAX_HEADER_BYTES || Buffer.byteLength(header) > MAX_HEADER_BYTES) {
-      return null
-    }
-    let found = null
-    for (const part of header.split(';')) {
-      const eq = part.indexOf('=')
-      if (eq < 0 || trimOws(part.slice(0, eq)) !== this.#name) continue
-      // Two cookies of one name (another path, a sibling subdomain planting one): which one the
-      // browser meant is unknowable, so neither is trusted.
-      if (found !== null) return null
-      found = trimOws(part.slice(eq + 1))
-    }
-    // A longer value is refused before any HMAC is computed (a non-ASCII one fails verify).
-    if (found === null || found.length > MAX_VALUE_BYTES) return null
-    return this.verify(found)
+    const value = cookieValue(header, this.#name)
+    return value === null ? null : this.verify(value)
   }
 
   /**
