@@ -16,7 +16,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(wire_record session_id session_data)
+  targets=(wire_record session_id session_data sealed_open)
 fi
 
 # libFuzzer needs nightly; cargo-fuzz is installed on first use.

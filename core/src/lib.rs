@@ -6,6 +6,8 @@
 //!   eviction, expiry, violations.
 //! - [`backend`] is the storage seam, with the memory, SQLite and file backends.
 //! - [`Session`] is the record, written in omnistorage-core's wire format.
+//! - [`sealed`] holds client-side sessions: the whole session sealed (AES-256-GCM) in the
+//!   cookie, with [`Sealer`], and [`SeedsOpener`] to read the seeds' cookie values.
 //!
 //! The core knows nothing of its hosts: the Node and Python bindings convert arguments, call
 //! the core and map [`Error`]s to their native error types.
@@ -20,6 +22,7 @@ pub mod id;
 pub mod json;
 pub mod options;
 pub mod runtime;
+pub mod sealed;
 pub mod session;
 pub mod store;
 pub mod timestamp;
@@ -30,6 +33,7 @@ pub use controls::expiry::Lifetime;
 pub use controls::violation::{FnSink, Violation, ViolationKind, ViolationSink};
 pub use error::{Error, ErrorKind, Result};
 pub use options::{BackendConfig, Options};
+pub use sealed::{Opened, Reason, SealKey, SealedSession, Sealer, SeedsOpened, SeedsOpener};
 pub use session::Session;
 pub use store::{Login, NewSession, Patch, SessionPage, SessionUpdate, Store};
 pub use timestamp::Timestamp;
