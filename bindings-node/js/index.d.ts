@@ -244,6 +244,66 @@ export declare class ManualClock {
   now(): number
 }
 
+/** One sealing key: an id written in the clear in every value it seals (1 to 16 of `[A-Za-z0-9_-]`) and 32 secret bytes. */
+export interface SealKeyInput {
+  id: string
+  key: Uint8Array
+}
+
+/** Options of `new Sealer(...)`. */
+export interface SealerOptions {
+  /** The key ring: the first key seals, every key opens (rotation: put the new key first). */
+  keys: SealKeyInput[]
+  /** The cookie the values are bound to: a value moved under another name does not open. */
+  cookieName: string
+  /** The limit on `name=value` in bytes (default 4096). */
+  maxCookieBytes?: number
+}
+
+/** What `sealer.seal` seals. */
+export interface SealInput {
+  /** The logged-in user (a safe integer is stored as its decimal string); absent: anonymous. */
+  userId?: string | number | null
+  data?: Record<string, JsonValue>
+  /** Default: now. */
+  createdAt?: Date
+  /** Sealed in; `null` or absent: the value never expires by itself. */
+  expiresAt?: Date | null
+}
+
+/** A session opened from a sealed cookie value. */
+export interface SealedSession {
+  userId: string | null
+  data: Record<string, JsonValue>
+  createdAt: Date
+  expiresAt: Date | null
+}
+
+/** Why a cookie value gave no session. */
+export type SealedReason = 'malformed' | 'tampered' | 'expired' | 'oversized'
+
+/** What `sealer.open` gives: the session, or null and why. */
+export type SealedOpened = { session: SealedSession } | { session: null; reason: SealedReason }
+
+/** What `seedsOpener.open` gives: the JSON, or null and why. */
+export type SeedsOpenedResult = { json: JsonValue } | { json: null; reason: Exclude<SealedReason, 'expired'> }
+
+/** Seals whole sessions into cookie values (AES-256-GCM) and opens them: no store involved. */
+export declare class Sealer {
+  constructor(options: SealerOptions)
+  /** The cookie value for `session`, with a fresh random nonce. */
+  seal(session: SealInput): string
+  /** The session in a cookie value, or why there is none; never throws for a string. */
+  open(value: string, now?: Date): SealedOpened
+}
+
+/** Reads cookie values sealed by the seeds' `CookieOverseer` (key of 16, 24 or 32 bytes). */
+export declare class SeedsOpener {
+  constructor(key: Uint8Array)
+  /** The JSON in a seeds cookie value, or why there is none; never throws for a string. */
+  open(value: string): SeedsOpenedResult
+}
+
 /** The hash that stands for `id` in violation events and error details (per process). */
 export declare function hashSessionId(id: string): string
 /** A new random session id (43 base64url characters). */

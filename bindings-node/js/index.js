@@ -237,6 +237,8 @@ module.exports = {
   CODES,
   ManualClock: native.ManualClock,
   MemoryBackend: native.MemoryBackend,
+  Sealer: native.Sealer,
+  SeedsOpener: native.SeedsOpener,
   hashSessionId: native.hashSessionId,
   generateSessionId: native.generateSessionId,
 }

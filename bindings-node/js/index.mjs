@@ -1,4 +1,4 @@
 import omnisession from './index.js'
 
-export const { Store, SessionError, CODES, ManualClock, MemoryBackend, hashSessionId, generateSessionId } = omnisession
+export const { Store, SessionError, CODES, ManualClock, MemoryBackend, Sealer, SeedsOpener, hashSessionId, generateSessionId } = omnisession
 export default omnisession

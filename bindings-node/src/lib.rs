@@ -22,6 +22,7 @@ mod custom;
 mod env_data;
 mod error;
 mod options;
+mod sealed;
 mod settle;
 mod transfer;
 

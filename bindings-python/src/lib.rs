@@ -11,6 +11,7 @@ mod callbacks;
 mod convert;
 mod error;
 mod runtime;
+mod sealed;
 mod settle;
 
 use crate::convert::{Out, data_from_py, datetime, datetime_ms, duration_ms};
@@ -913,6 +914,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
     m.add_class::<ManualClock>()?;
     m.add_class::<MemoryBackend>()?;
+    m.add_class::<sealed::Sealer>()?;
+    m.add_class::<sealed::SeedsOpener>()?;
     m.add_function(wrap_pyfunction!(hash_session_id, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;

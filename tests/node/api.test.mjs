@@ -474,7 +474,7 @@ describe('module formats', () => {
     assert.equal(cjs.Store, Store)
     assert.equal(cjs.SessionError, SessionError)
     assert.equal(esm.default, cjs)
-    const api = ['CODES', 'ManualClock', 'MemoryBackend', 'SessionError', 'Store', 'generateSessionId', 'hashSessionId']
+    const api = ['CODES', 'ManualClock', 'MemoryBackend', 'Sealer', 'SeedsOpener', 'SessionError', 'Store', 'generateSessionId', 'hashSessionId']
     assert.deepEqual(Object.keys(cjs).sort(), api)
     assert.deepEqual(Object.keys(esm).filter((k) => k !== 'default').sort(), api)
     assert.equal(typeof require('omnisession/express').OmnisessionStore, 'function')

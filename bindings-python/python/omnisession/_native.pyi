@@ -12,6 +12,8 @@ from typing import (
     Optional,
     Sequence,
     Literal,
+    Tuple,
+    TypedDict,
     final,
     Union,
 )
@@ -164,6 +166,50 @@ class ManualClock:
 class MemoryBackend:
     def __new__(cls) -> MemoryBackend: ...
 
+# Why a sealed cookie value gave no session.
+_Reason = Literal["malformed", "tampered", "expired", "oversized"]
+
+class _SealedSession(TypedDict):
+    user_id: Optional[str]
+    data: Dict[str, _JSON]
+    created_at: datetime
+    expires_at: Optional[datetime]
+
+class _SealedOpened(TypedDict):
+    session: Optional[_SealedSession]
+    reason: Optional[_Reason]
+
+class _SeedsOpened(TypedDict):
+    json: _JSON
+    reason: Optional[_Reason]
+
+@final
+class Sealer:
+    def __new__(
+        cls,
+        keys: Iterable[Tuple[str, Union[bytes, bytearray]]],
+        cookie_name: str,
+        max_cookie_bytes: int = 4096,
+    ) -> Sealer: ...
+    def seal(
+        self,
+        user_id: Optional[_UserId] = None,
+        *,
+        data: Optional[Mapping[str, _JSON]],
+        created_at: Optional[datetime] = None,
+        expires_at: Optional[datetime] = None,
+    ) -> str: ...
+    def open(self, value: str, now: Optional[datetime] = None) -> _SealedOpened: ...
+    @property
+    def cookie_name(self) -> str: ...
+    @property
+    def max_cookie_bytes(self) -> int: ...
+
+@final
+class SeedsOpener:
+    def __new__(cls, key: Union[bytes, bytearray]) -> SeedsOpener: ...
+    def open(self, value: str) -> _SeedsOpened: ...
+
 def hash_session_id(id: str) -> str: ...
 def _shutdown() -> None: ...
 def _after_fork() -> None: ...
@@ -176,6 +222,8 @@ __all__: Sequence[str] = [
     "Store",
     "ManualClock",
     "MemoryBackend",
+    "Sealer",
+    "SeedsOpener",
     "hash_session_id",
     "_shutdown",
     "_after_fork",

@@ -198,7 +198,9 @@ impl Sealer {
         nonce: [u8; format::NONCE_BYTES],
     ) -> Result<String> {
         if session.user_id.as_deref() == Some("") {
-            return Err(Error::invalid("user_id must not be empty (use None)"));
+            return Err(Error::invalid(
+                "the user id must not be empty (give none for an anonymous session)",
+            ));
         }
         let mut data = session.data.clone();
         json::check_data(&mut data).map_err(|p| {

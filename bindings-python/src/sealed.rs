@@ -1,0 +1,341 @@
+//! Sealed client-side sessions (`omnisession.Sealer`, `omnisession.SeedsOpener`): thin
+//! adapters over `omnisession::sealed`. Arguments are converted here, the core seals and opens,
+//! and its errors map to the exception classes as everywhere else ([`crate::error`]).
+//!
+//! Timestamps cross as UTC-aware `datetime`s (a naive one is read as UTC, as elsewhere in the
+//! binding) at microsecond precision, `datetime`'s own. Key bytes are never put in a message or
+//! a repr. Sealing and opening are microsecond CPU work on owned data, so the GIL is released
+//! around the core call (which costs nothing to arrange) but nothing else is done off-thread.
+
+use crate::convert::{data_from_py, datetime, value_to_py};
+use crate::error::IntoPyResult;
+use crate::{config, invalid, type_name, user_arg};
+use omnisession::{
+    Clock as _, Error, ErrorKind, Opened, Reason, SealKey, SealedSession, Sealer as CoreSealer,
+    SeedsOpened, SeedsOpener as CoreSeedsOpener, SystemClock, Timestamp,
+};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyString};
+use serde_json::{Map, Value};
+
+type CoreResult<T> = Result<T, Error>;
+
+static EPOCH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn epoch(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    EPOCH
+        .get_or_try_init(py, || {
+            let dt = py.import("datetime")?;
+            let utc = dt.getattr("timezone")?.getattr("utc")?;
+            let epoch = dt
+                .getattr("datetime")?
+                .call1((1970, 1, 1, 0, 0, 0, 0, utc))?;
+            Ok::<_, PyErr>(epoch.unbind())
+        })
+        .map(|e| e.bind(py))
+}
+
+/// An instant argument: a `datetime` (naive = UTC) at its full microsecond precision, or
+/// `None`; anything else is `SESSION_INVALID` naming the argument.
+fn instant_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> CoreResult<Option<Timestamp>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        invalid(
+            format!("{name} must be a datetime, not {}", type_name(obj)),
+            name,
+        )
+    };
+    let micros = (|| -> PyResult<Option<i128>> {
+        let py = obj.py();
+        let dt = py.import("datetime")?;
+        if !obj.is_instance(&dt.getattr("datetime")?)? {
+            return Ok(None);
+        }
+        let aware = if obj.getattr("tzinfo")?.is_none() {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("tzinfo", dt.getattr("timezone")?.getattr("utc")?)?;
+            obj.call_method("replace", (), Some(&kwargs))?
+        } else {
+            obj.clone()
+        };
+        let delta = aware.sub(epoch(py)?)?;
+        let days: i128 = delta.getattr("days")?.extract()?;
+        let seconds: i128 = delta.getattr("seconds")?.extract()?;
+        let micros: i128 = delta.getattr("microseconds")?.extract()?;
+        Ok(Some((days * 86_400 + seconds) * 1_000_000 + micros))
+    })()
+    .map_err(|_| bad())?
+    .ok_or_else(bad)?;
+    Ok(Some(Timestamp::from_unix_nanos(micros * 1000)))
+}
+
+/// Key bytes: `bytes` or `bytearray` (never shown in a message).
+fn key_bytes(obj: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Some(b.as_bytes().to_vec());
+    }
+    obj.cast::<PyByteArray>()
+        .ok()
+        .map(PyByteArrayMethods::to_vec)
+}
+
+/// `keys=[(key_id, key_bytes), ...]` → core keys; the core checks ids and lengths.
+fn keys_arg(keys: &Bound<'_, PyAny>) -> CoreResult<(Vec<SealKey>, Vec<String>)> {
+    let shape = "keys must be a sequence of (key_id: str, key: bytes) pairs";
+    if keys.is_instance_of::<PyString>() || keys.is_instance_of::<PyBytes>() {
+        return Err(config("keys", shape));
+    }
+    let iter = keys.try_iter().map_err(|_| config("keys", shape))?;
+    let (mut ring, mut ids) = (Vec::new(), Vec::new());
+    for (i, item) in iter.enumerate() {
+        let pair = item
+            .ok()
+            .and_then(|item| item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>().ok())
+            .ok_or_else(|| config("keys", format!("key {i}: {shape}")).with("index", i))?;
+        let id = pair
+            .0
+            .cast::<PyString>()
+            .ok()
+            .and_then(|s| s.to_cow().ok().map(std::borrow::Cow::into_owned))
+            .ok_or_else(|| {
+                config("keys", format!("key {i}: the id must be a str")).with("index", i)
+            })?;
+        let key = key_bytes(&pair.1).ok_or_else(|| {
+            config(
+                "keys",
+                format!("key {i}: the key must be bytes, not {}", type_name(&pair.1)),
+            )
+            .with("index", i)
+        })?;
+        ids.push(id.clone());
+        ring.push(SealKey::new(id, key));
+    }
+    Ok((ring, ids))
+}
+
+fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+/// A sealed session as `{"user_id", "data", "created_at", "expires_at"}`.
+fn session_to_py(py: Python<'_>, s: SealedSession) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("user_id", s.user_id)?;
+    d.set_item("data", value_to_py(py, &Value::Object(s.data))?)?;
+    d.set_item("created_at", datetime(py, s.created_at)?)?;
+    match s.expires_at {
+        Some(at) => d.set_item("expires_at", datetime(py, at)?)?,
+        None => d.set_item("expires_at", py.None())?,
+    }
+    Ok(d)
+}
+
+/// `{key: value | None, "reason": None | str}`.
+fn outcome<'py>(
+    py: Python<'py>,
+    key: &str,
+    value: Option<Bound<'py, PyAny>>,
+    reason: Option<Reason>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(key, value)?;
+    d.set_item("reason", reason.map(Reason::as_str))?;
+    Ok(d)
+}
+
+/// A cookie value argument: a str that is not valid Unicode (a lone surrogate) cannot be a
+/// sealed value, so it opens as `malformed` instead of raising.
+fn value_arg(value: &Bound<'_, PyAny>) -> CoreResult<Option<String>> {
+    let s = value.cast::<PyString>().map_err(|_| {
+        invalid(
+            format!("value must be a str, not {}", type_name(value)),
+            "value",
+        )
+    })?;
+    Ok(s.to_cow().ok().map(std::borrow::Cow::into_owned))
+}
+
+/// `max_cookie_bytes`: a non-negative int (0 is refused by the core, naming the option).
+fn max_bytes_arg(m: &Bound<'_, PyAny>) -> CoreResult<usize> {
+    if m.is_instance_of::<PyBool>() || !m.is_instance_of::<PyInt>() {
+        return Err(config(
+            "max_cookie_bytes",
+            format!("max_cookie_bytes must be an int, not {}", type_name(m)),
+        ));
+    }
+    m.extract::<usize>().map_err(|_| {
+        config(
+            "max_cookie_bytes",
+            "max_cookie_bytes must be a non-negative int",
+        )
+    })
+}
+
+/// Seals sessions into cookie values and opens them: the first key seals, every key opens.
+#[pyclass(frozen, module = "omnisession._native")]
+pub struct Sealer {
+    inner: CoreSealer,
+    key_ids: Vec<String>,
+}
+
+#[pymethods]
+impl Sealer {
+    #[new]
+    // `None` is the default (as an option given as None is unset in `Store.open`).
+    #[pyo3(
+        signature = (keys, cookie_name, max_cookie_bytes=None),
+        text_signature = "(keys, cookie_name, max_cookie_bytes=4096)"
+    )]
+    fn new(
+        keys: &Bound<'_, PyAny>,
+        cookie_name: &Bound<'_, PyAny>,
+        max_cookie_bytes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let args = (|| {
+            let (ring, ids) = keys_arg(keys)?;
+            let name: String = cookie_name.extract().map_err(|_| {
+                config(
+                    "cookie_name",
+                    format!("cookie_name must be a str, not {}", type_name(cookie_name)),
+                )
+            })?;
+            let max = match max_cookie_bytes.filter(|m| !m.is_none()) {
+                None => Ok(omnisession::sealed::DEFAULT_MAX_COOKIE_BYTES),
+                Some(m) => max_bytes_arg(m),
+            }?;
+            Ok((ring, ids, name, max))
+        })();
+        let (ring, key_ids, name, max) = args.into_py_result()?;
+        let inner = CoreSealer::new(ring, &name, max).into_py_result()?;
+        Ok(Self { inner, key_ids })
+    }
+
+    /// The cookie value for a session (a fresh random nonce each time).
+    #[pyo3(signature = (user_id=None, *, data, created_at=None, expires_at=None))]
+    fn seal(
+        &self,
+        py: Python<'_>,
+        user_id: Option<&Bound<'_, PyAny>>,
+        data: &Bound<'_, PyAny>,
+        created_at: Option<&Bound<'_, PyAny>>,
+        expires_at: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let session = (|| {
+            let data = if data.is_none() {
+                Map::new()
+            } else {
+                data_from_py(data).map_err(|p| {
+                    // The core's wording for the same refusal in `Sealer::seal`.
+                    Error::new(
+                        ErrorKind::SessionNotSerializable,
+                        format!("session data is not JSON: {} at {}", p.reason, p.path),
+                    )
+                    .with("path", p.path.as_str())
+                    .with("reason", p.reason.as_str())
+                })?
+            };
+            Ok(SealedSession {
+                user_id: user_arg(user_id)?,
+                data,
+                created_at: instant_arg(created_at, "created_at")?.unwrap_or_else(now),
+                expires_at: instant_arg(expires_at, "expires_at")?,
+            })
+        })()
+        .into_py_result()?;
+        py.detach(|| self.inner.seal(&session)).into_py_result()
+    }
+
+    /// `{"session": {...} | None, "reason": None | str}`; never raises for a str `value`.
+    #[pyo3(signature = (value, now=None))]
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'py, PyAny>,
+        now: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let value = value_arg(value).into_py_result()?;
+        let at = instant_arg(now, "now")
+            .into_py_result()?
+            .unwrap_or_else(self::now);
+        let opened = match value {
+            Some(v) => py.detach(|| self.inner.open(&v, at)),
+            None => Opened::NoSession(Reason::Malformed),
+        };
+        match opened {
+            Opened::Session(s) => {
+                let s = session_to_py(py, s)?.into_any();
+                outcome(py, "session", Some(s), None)
+            }
+            Opened::NoSession(r) => outcome(py, "session", None, Some(r)),
+        }
+    }
+
+    /// The cookie name values are bound to.
+    #[getter]
+    fn cookie_name(&self) -> &str {
+        self.inner.cookie_name()
+    }
+
+    /// The limit on `name=value`, in bytes.
+    #[getter]
+    fn max_cookie_bytes(&self) -> usize {
+        self.inner.max_cookie_bytes()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<omnisession.Sealer key_ids={:?} cookie_name={:?} max_cookie_bytes={}>",
+            self.key_ids,
+            self.inner.cookie_name(),
+            self.inner.max_cookie_bytes()
+        )
+    }
+}
+
+/// Opens values sealed by the seeds' `CookieOverseer` (read only).
+#[pyclass(frozen, module = "omnisession._native")]
+pub struct SeedsOpener {
+    inner: CoreSeedsOpener,
+    bits: usize,
+}
+
+#[pymethods]
+impl SeedsOpener {
+    #[new]
+    fn new(key: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let bytes = key_bytes(key)
+            .ok_or_else(|| config("key", format!("key must be bytes, not {}", type_name(key))))
+            .into_py_result()?;
+        let inner = CoreSeedsOpener::new(&bytes).into_py_result()?;
+        Ok(Self {
+            inner,
+            bits: bytes.len() * 8,
+        })
+    }
+
+    /// `{"json": ... | None, "reason": None | str}`; never raises for a str `value`.
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let opened = match value_arg(value).into_py_result()? {
+            Some(v) => py.detach(|| self.inner.open(&v)),
+            None => SeedsOpened::NoSession(Reason::Malformed),
+        };
+        match opened {
+            SeedsOpened::Json(json) => {
+                let json = value_to_py(py, &json)?;
+                outcome(py, "json", Some(json), None)
+            }
+            SeedsOpened::NoSession(r) => outcome(py, "json", None, Some(r)),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<omnisession.SeedsOpener aes_bits={}>", self.bits)
+    }
+}
