@@ -45,7 +45,8 @@ const HOST_ONLY: [&str; 3] = ["onViolation", "logger", "clock"];
 /// Options that name a place, meaningless with a custom backend.
 const PLACES: [&str; 5] = ["path", "url", "urls", "cluster", "tlsCa"];
 
-fn config(option: &str, message: impl Into<String>) -> Error {
+/// `CONFIG_INVALID` naming the option (by its Node name).
+pub fn config(option: &str, message: impl Into<String>) -> Error {
     Error::new(ErrorKind::ConfigInvalid, message).with("option", option)
 }
 
@@ -63,6 +64,11 @@ pub fn rename(e: Error) -> Error {
         return e;
     };
     let node = node_name(option).to_owned();
+    with_option(&e, &node)
+}
+
+/// `e` with `details.option` replaced by `node` (an error's details cannot be edited in place).
+pub fn with_option(e: &Error, node: &str) -> Error {
     let mut out = Error::new(e.kind(), e.message());
     for (k, v) in e.details() {
         out = out.with(k, v.clone());
@@ -70,7 +76,8 @@ pub fn rename(e: Error) -> Error {
     out.with("option", node)
 }
 
-fn bad_option(option: &str, e: Bad) -> Error {
+/// A wrong shape of an option: `CONFIG_INVALID` naming it.
+pub fn bad_option(option: &str, e: Bad) -> Error {
     match e {
         Bad::Napi(e) => convert::napi_failure(&e),
         Bad::NotJson(p) => config(

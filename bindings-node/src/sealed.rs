@@ -8,6 +8,7 @@
 
 use crate::convert::{self, Bad};
 use crate::error;
+use crate::options::{self, bad_option, config};
 use napi::bindgen_prelude::{
     FromNapiValue, Function, JsObjectValue, Null, Object, Uint8ArraySlice, Unknown,
 };
@@ -28,23 +29,6 @@ const SEALER_FIELDS: [&str; 3] = ["keys", "cookieName", "maxCookieBytes"];
 const KEY_FIELDS: [&str; 2] = ["id", "key"];
 const SEAL_FIELDS: [&str; 4] = ["userId", "data", "createdAt", "expiresAt"];
 
-fn config(option: &str, message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::ConfigInvalid, message).with("option", option)
-}
-
-fn napi_err(e: &napi::Error) -> Error {
-    convert::napi_failure(e)
-}
-
-/// A shape error in the sealer's options: `CONFIG_INVALID` naming the option.
-fn bad_option(option: &str, e: Bad) -> Error {
-    match e {
-        Bad::Napi(e) => napi_err(&e),
-        Bad::NotJson(p) => config(option, format!("{option}: {} at {}", p.reason, p.path)),
-        Bad::Shape { message, .. } => config(option, message),
-    }
-}
-
 /// The core's option names as Node spells them (`details.option`).
 fn rename(e: Error) -> Error {
     let node = match e.details().get("option").and_then(Value::as_str) {
@@ -52,18 +36,14 @@ fn rename(e: Error) -> Error {
         Some("max_cookie_bytes") => "maxCookieBytes",
         _ => return e,
     };
-    let mut out = Error::new(e.kind(), e.message());
-    for (k, v) in e.details() {
-        out = out.with(k, v.clone());
-    }
-    out.with("option", node)
+    options::with_option(&e, node)
 }
 
 /// Key bytes from a `Buffer` or `Uint8Array` (copied; the caller's buffer is not kept).
 fn key_bytes(option: &str, v: Unknown) -> std::result::Result<Vec<u8>, Error> {
-    let is_bytes = v.get_type().map_err(|e| napi_err(&e))? == ValueType::Object
-        && (v.is_typedarray().map_err(|e| napi_err(&e))?
-            || v.is_buffer().map_err(|e| napi_err(&e))?);
+    let is_bytes = v.get_type().map_err(|e| convert::napi_failure(&e))? == ValueType::Object
+        && (v.is_typedarray().map_err(|e| convert::napi_failure(&e))?
+            || v.is_buffer().map_err(|e| convert::napi_failure(&e))?);
     let slice = if is_bytes {
         Uint8ArraySlice::from_unknown(v).ok()
     } else {
@@ -72,7 +52,7 @@ fn key_bytes(option: &str, v: Unknown) -> std::result::Result<Vec<u8>, Error> {
     if let Some(bytes) = slice {
         return Ok(bytes.to_vec());
     }
-    let what = convert::describe(&v).map_err(|e| napi_err(&e))?;
+    let what = convert::describe(&v).map_err(|e| convert::napi_failure(&e))?;
     Err(config(
         option,
         format!("{option} must be a Buffer or Uint8Array, not {what}"),
@@ -80,26 +60,30 @@ fn key_bytes(option: &str, v: Unknown) -> std::result::Result<Vec<u8>, Error> {
 }
 
 fn seal_keys(list: Unknown) -> std::result::Result<Vec<SealKey>, Error> {
-    if !(list.get_type().map_err(|e| napi_err(&e))? == ValueType::Object
-        && list.is_array().map_err(|e| napi_err(&e))?)
+    if !(list.get_type().map_err(|e| convert::napi_failure(&e))? == ValueType::Object
+        && list.is_array().map_err(|e| convert::napi_failure(&e))?)
     {
-        let what = convert::describe(&list).map_err(|e| napi_err(&e))?;
+        let what = convert::describe(&list).map_err(|e| convert::napi_failure(&e))?;
         return Err(config(
             "keys",
             format!("keys must be an array of {{id, key}}, not {what}"),
         ));
     }
-    let list = Object::from_unknown(list).map_err(|e| napi_err(&e))?;
-    let len = list.get_array_length().map_err(|e| napi_err(&e))?;
+    let list = Object::from_unknown(list).map_err(|e| convert::napi_failure(&e))?;
+    let len = list
+        .get_array_length()
+        .map_err(|e| convert::napi_failure(&e))?;
     let mut keys = Vec::with_capacity(len as usize);
     for i in 0..len {
-        let item: Unknown = list.get_element(i).map_err(|e| napi_err(&e))?;
+        let item: Unknown = list.get_element(i).map_err(|e| convert::napi_failure(&e))?;
         let at = |e: Error| e.with("index", i);
         let obj = convert::object_arg("keys", item, false)
             .map_err(|e| at(bad_option("keys", e)))?
             .ok_or_else(|| at(config("keys", "keys must be an array of {id, key}")))?;
         convert::only_keys("a key", &obj, &KEY_FIELDS).map_err(|e| at(bad_option("keys", e)))?;
-        let id: Unknown = obj.get_named_property("id").map_err(|e| napi_err(&e))?;
+        let id: Unknown = obj
+            .get_named_property("id")
+            .map_err(|e| convert::napi_failure(&e))?;
         let id = convert::string_arg("id", id).map_err(|e| {
             at(bad_option(
                 "keys",
@@ -109,7 +93,9 @@ fn seal_keys(list: Unknown) -> std::result::Result<Vec<SealKey>, Error> {
                 },
             ))
         })?;
-        let key: Unknown = obj.get_named_property("key").map_err(|e| napi_err(&e))?;
+        let key: Unknown = obj
+            .get_named_property("key")
+            .map_err(|e| convert::napi_failure(&e))?;
         let key = key_bytes("keys", key).map_err(at)?;
         keys.push(SealKey::new(id, key));
     }
@@ -156,15 +142,15 @@ fn now_arg(v: Unknown) -> std::result::Result<Timestamp, Error> {
 /// The cookie value argument of `open`: any string (one holding a lone surrogate cannot be a
 /// sealed value, so it is opened as the empty string would be: malformed).
 fn value_arg(v: Unknown) -> std::result::Result<Option<String>, Error> {
-    if v.get_type().map_err(|e| napi_err(&e))? != ValueType::String {
-        let what = convert::describe(&v).map_err(|e| napi_err(&e))?;
+    if v.get_type().map_err(|e| convert::napi_failure(&e))? != ValueType::String {
+        let what = convert::describe(&v).map_err(|e| convert::napi_failure(&e))?;
         return Err(
             Bad::shape("value", format!("value must be a string, not {what}")).into_invalid(),
         );
     }
     match convert::string_arg("value", v) {
         Ok(s) => Ok(Some(s)),
-        Err(Bad::Napi(e)) => Err(napi_err(&e)),
+        Err(Bad::Napi(e)) => Err(convert::napi_failure(&e)),
         Err(_) => Ok(None),
     }
 }
@@ -175,7 +161,8 @@ fn session_arg(env: &Env, input: Unknown) -> std::result::Result<SealedSession, 
         .ok_or_else(|| Bad::shape("session", "seal needs a session object").into_invalid())?;
     convert::only_keys("seal()", &obj, &SEAL_FIELDS).map_err(Bad::into_invalid)?;
     let field = |name: &str| -> std::result::Result<Unknown, Error> {
-        obj.get_named_property(name).map_err(|e| napi_err(&e))
+        obj.get_named_property(name)
+            .map_err(|e| convert::napi_failure(&e))
     };
     let user_id = convert::opt_user_id("userId", field("userId")?).map_err(Bad::into_invalid)?;
     let data = convert::data(env, field("data")?, "data").map_err(|e| match e {
@@ -245,7 +232,8 @@ impl Sealer {
             other => bad_option("options", other),
         })?;
         let field = |name: &str| -> std::result::Result<Unknown, Error> {
-            obj.get_named_property(name).map_err(|e| napi_err(&e))
+            obj.get_named_property(name)
+                .map_err(|e| convert::napi_failure(&e))
         };
         let keys = seal_keys(field("keys")?)?;
         let cookie_name = convert::string_arg("cookieName", field("cookieName")?)

@@ -237,6 +237,12 @@ pub fn datetime(py: Python<'_>, at: Timestamp) -> PyResult<Bound<'_, PyAny>> {
 
 /// Unix milliseconds of an aware `datetime` (a naive one is read as UTC).
 pub fn datetime_ms(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+    Ok(datetime_micros(obj)?.map(|us| us.div_euclid(1000) as i64))
+}
+
+/// Unix microseconds of an aware `datetime` (a naive one is read as UTC): all the precision a
+/// `datetime` has. `None` when `obj` is not a `datetime`.
+pub fn datetime_micros(obj: &Bound<'_, PyAny>) -> PyResult<Option<i128>> {
     let py = obj.py();
     if !obj.is_instance(datetime_type(py)?)? {
         return Ok(None);
@@ -250,12 +256,10 @@ pub fn datetime_ms(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
         obj.clone()
     };
     let delta = obj.sub(epoch(py)?)?;
-    let days: i64 = delta.getattr("days")?.extract()?;
-    let seconds: i64 = delta.getattr("seconds")?.extract()?;
-    let micros: i64 = delta.getattr("microseconds")?.extract()?;
-    Ok(Some(
-        days * 86_400_000 + seconds * 1000 + micros.div_euclid(1000),
-    ))
+    let days: i128 = delta.getattr("days")?.extract()?;
+    let seconds: i128 = delta.getattr("seconds")?.extract()?;
+    let micros: i128 = delta.getattr("microseconds")?.extract()?;
+    Ok(Some((days * 86_400 + seconds) * 1_000_000 + micros))
 }
 
 /// A duration (`timedelta`, or seconds as an int or float) in milliseconds, for the core to

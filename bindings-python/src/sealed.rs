@@ -7,7 +7,7 @@
 //! a repr. Sealing and opening are microsecond CPU work on owned data, so the GIL is released
 //! around the core call (which costs nothing to arrange) but nothing else is done off-thread.
 
-use crate::convert::{data_from_py, datetime, value_to_py};
+use crate::convert::{data_from_py, datetime, datetime_micros, value_to_py};
 use crate::error::IntoPyResult;
 use crate::{config, invalid, type_name, user_arg};
 use omnisession::{
@@ -15,26 +15,10 @@ use omnisession::{
     SeedsOpened, SeedsOpener as CoreSeedsOpener, SystemClock, Timestamp,
 };
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyString};
 use serde_json::{Map, Value};
 
 type CoreResult<T> = Result<T, Error>;
-
-static EPOCH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-fn epoch(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    EPOCH
-        .get_or_try_init(py, || {
-            let dt = py.import("datetime")?;
-            let utc = dt.getattr("timezone")?.getattr("utc")?;
-            let epoch = dt
-                .getattr("datetime")?
-                .call1((1970, 1, 1, 0, 0, 0, 0, utc))?;
-            Ok::<_, PyErr>(epoch.unbind())
-        })
-        .map(|e| e.bind(py))
-}
 
 /// An instant argument: a `datetime` (naive = UTC) at its full microsecond precision, or
 /// `None`; anything else is `SESSION_INVALID` naming the argument.
@@ -48,27 +32,7 @@ fn instant_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> CoreResult<Option<
             name,
         )
     };
-    let micros = (|| -> PyResult<Option<i128>> {
-        let py = obj.py();
-        let dt = py.import("datetime")?;
-        if !obj.is_instance(&dt.getattr("datetime")?)? {
-            return Ok(None);
-        }
-        let aware = if obj.getattr("tzinfo")?.is_none() {
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("tzinfo", dt.getattr("timezone")?.getattr("utc")?)?;
-            obj.call_method("replace", (), Some(&kwargs))?
-        } else {
-            obj.clone()
-        };
-        let delta = aware.sub(epoch(py)?)?;
-        let days: i128 = delta.getattr("days")?.extract()?;
-        let seconds: i128 = delta.getattr("seconds")?.extract()?;
-        let micros: i128 = delta.getattr("microseconds")?.extract()?;
-        Ok(Some((days * 86_400 + seconds) * 1_000_000 + micros))
-    })()
-    .map_err(|_| bad())?
-    .ok_or_else(bad)?;
+    let micros = datetime_micros(obj).map_err(|_| bad())?.ok_or_else(bad)?;
     Ok(Some(Timestamp::from_unix_nanos(micros * 1000)))
 }
 
