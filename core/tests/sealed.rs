@@ -5,11 +5,13 @@
 
 use omnisession::sealed::format::NONCE_BYTES;
 use omnisession::{
-    ErrorKind, Opened, Reason, SealKey, SealedSession, Sealer, SeedsOpened, SeedsOpener, Timestamp,
+    ErrorKind, FnSink, Opened, Reason, SealKey, SealedSession, Sealer, SeedsOpened, SeedsOpener,
+    Timestamp, Violation,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 fn vectors() -> Value {
     let path =
@@ -45,6 +47,7 @@ fn reason_of(name: &str) -> Reason {
         "tampered" => Reason::Tampered,
         "expired" => Reason::Expired,
         "oversized" => Reason::Oversized,
+        "duplicated" => Reason::Duplicated,
         other => panic!("unknown reason {other}"),
     }
 }
@@ -364,6 +367,53 @@ fn debug_never_shows_key_bytes() {
         "{shown}"
     );
     assert!(!format!("{:?}", SeedsOpener::new(&[0xab; 16]).unwrap()).contains("171"));
+}
+
+#[test]
+fn every_value_that_does_not_open_is_a_violation_event() {
+    let seen = Arc::new(Mutex::new(Vec::<Violation>::new()));
+    let sink = Arc::clone(&seen);
+    let s = sealer(&[("a", 1)], 300).with_violation_sink(Arc::new(FnSink(move |v: &Violation| {
+        sink.lock().unwrap().push(v.clone());
+    })));
+    let good = s.seal(&sample()).unwrap();
+    let mut tampered = good.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let later = now().plus_ms(3_600_001);
+    let long = "x".repeat(300);
+    assert!(matches!(s.open(&good, now()), Opened::Session(_)));
+    assert_eq!(s.open_request(&[], now()), None);
+    let cases = [
+        (s.open("not-a-value", now()), "cookie_malformed"),
+        (s.open(&tampered, now()), "cookie_tampered"),
+        (s.open(&good, later), "cookie_expired"),
+        (s.open(&long, now()), "cookie_oversized"),
+        (
+            s.open_request(&[&good, &good], now()).unwrap(),
+            "cookie_duplicated",
+        ),
+    ];
+    let events = seen.lock().unwrap().clone();
+    assert_eq!(
+        events.len(),
+        cases.len(),
+        "one event per refusal: {events:?}"
+    );
+    for ((opened, kind), event) in cases.iter().zip(&events) {
+        let Opened::NoSession(reason) = opened else {
+            panic!("{kind}: opened")
+        };
+        assert_eq!(reason.violation().as_str(), *kind);
+        assert_eq!(event.kind.as_str(), *kind);
+        assert!(event.message.contains("\"sid\""), "{}", event.message);
+        assert!(
+            !event.message.contains(&good[5..20]),
+            "no cookie value in events"
+        );
+    }
+    assert_eq!((events[3].size, events[3].limit), (304, 300));
 }
 
 proptest! {

@@ -23,6 +23,17 @@ pub enum ViolationKind {
     MalformedId,
     /// A deleted, rotated or evicted id presented again (a cookie used after logout).
     ReplayedId,
+    /// A sealed cookie value that is not of the format (bad prefix, base64, length, payload).
+    CookieMalformed,
+    /// A sealed cookie value that failed authentication: altered, sealed with an unknown or
+    /// retired key, or moved from another cookie name.
+    CookieTampered,
+    /// An authentic sealed cookie presented after its sealed-in expiry (a replay).
+    CookieExpired,
+    /// A sealed cookie longer than the cookie size limit, refused before any decoding.
+    CookieOversized,
+    /// The same sealed cookie name sent more than once in one request.
+    CookieDuplicated,
 }
 
 impl ViolationKind {
@@ -36,6 +47,11 @@ impl ViolationKind {
             Self::SiteMismatch => "site_mismatch",
             Self::MalformedId => "malformed_id",
             Self::ReplayedId => "replayed_id",
+            Self::CookieMalformed => "cookie_malformed",
+            Self::CookieTampered => "cookie_tampered",
+            Self::CookieExpired => "cookie_expired",
+            Self::CookieOversized => "cookie_oversized",
+            Self::CookieDuplicated => "cookie_duplicated",
         }
     }
 }

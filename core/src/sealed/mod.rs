@@ -33,6 +33,7 @@ pub mod seeds;
 pub use keys::SealKey;
 pub use seeds::{SeedsOpened, SeedsOpener};
 
+use crate::controls::violation::{Reporter, Violation, ViolationKind, ViolationSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json;
 use crate::timestamp::Timestamp;
@@ -41,6 +42,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use keys::KeyRing;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 /// Default limit on `name=value`: the 4096 bytes every browser keeps for one cookie.
 pub const DEFAULT_MAX_COOKIE_BYTES: usize = 4096;
@@ -82,6 +84,9 @@ pub enum Reason {
     Expired,
     /// `name=value` is longer than the limit: refused before any decoding.
     Oversized,
+    /// The request carried the cookie more than once: which one the browser meant cannot be
+    /// told, so none is trusted (a sibling domain may have planted one).
+    Duplicated,
 }
 
 impl Reason {
@@ -92,6 +97,30 @@ impl Reason {
             Reason::Tampered => "tampered",
             Reason::Expired => "expired",
             Reason::Oversized => "oversized",
+            Reason::Duplicated => "duplicated",
+        }
+    }
+
+    /// The violation a request's cookie with this reason raises.
+    pub const fn violation(self) -> ViolationKind {
+        match self {
+            Reason::Malformed => ViolationKind::CookieMalformed,
+            Reason::Tampered => ViolationKind::CookieTampered,
+            Reason::Expired => ViolationKind::CookieExpired,
+            Reason::Oversized => ViolationKind::CookieOversized,
+            Reason::Duplicated => ViolationKind::CookieDuplicated,
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Reason::Malformed => "a sealed cookie is not a sealed value",
+            Reason::Tampered => {
+                "a sealed cookie failed authentication (altered, unknown key or moved from another cookie)"
+            }
+            Reason::Expired => "a sealed cookie was presented after its expiry",
+            Reason::Oversized => "a sealed cookie is longer than the cookie size limit",
+            Reason::Duplicated => "a sealed cookie was sent more than once in one request",
         }
     }
 }
@@ -117,6 +146,8 @@ pub struct Sealer {
     ring: KeyRing,
     cookie_name: String,
     max_cookie_bytes: usize,
+    /// Every value that does not open is reported here, as the store reports its violations.
+    reporter: Reporter,
 }
 
 impl fmt::Debug for Sealer {
@@ -162,7 +193,18 @@ impl Sealer {
             ring,
             cookie_name: cookie_name.to_owned(),
             max_cookie_bytes,
+            reporter: Reporter::default(),
         })
+    }
+
+    /// The same sealer, handing a violation event to `sink` for every value that does not
+    /// open (kinds `cookie_malformed`, `cookie_tampered`, `cookie_expired`, `cookie_oversized`,
+    /// `cookie_duplicated`; `site_id` is empty, as a sealed session has no site). Every event
+    /// is also logged, with or without a sink.
+    #[must_use]
+    pub fn with_violation_sink(mut self, sink: Arc<dyn ViolationSink>) -> Self {
+        self.reporter = Reporter::new(Some(sink));
+        self
     }
 
     /// The cookie name values are bound to.
@@ -246,8 +288,36 @@ impl Sealer {
     pub fn open(&self, value: &str, now: Timestamp) -> Opened {
         match self.open_inner(value, now) {
             Ok(session) => Opened::Session(session),
-            Err(reason) => Opened::NoSession(reason),
+            Err(reason) => self.refuse(reason, value.len(), now),
         }
+    }
+
+    /// The session in a request's cookie, given every value the request sent under this
+    /// cookie's name: `None` when there is none, [`Reason::Duplicated`] when there are
+    /// several, else [`open`](Self::open) of the one value.
+    pub fn open_request(&self, values: &[&str], now: Timestamp) -> Option<Opened> {
+        match values {
+            [] => None,
+            [value] => Some(self.open(value, now)),
+            _ => Some(self.refuse(Reason::Duplicated, 0, now)),
+        }
+    }
+
+    fn refuse(&self, reason: Reason, value_len: usize, now: Timestamp) -> Opened {
+        let mut event = Violation::new(
+            reason.violation(),
+            "",
+            now,
+            None,
+            None,
+            format!("{} ({:?})", reason.message(), self.cookie_name),
+        );
+        if reason == Reason::Oversized {
+            event.size = (self.cookie_name.len() + 1 + value_len) as u64;
+            event.limit = self.max_cookie_bytes as u64;
+        }
+        self.reporter.report(&event);
+        Opened::NoSession(reason)
     }
 
     fn open_inner(&self, value: &str, now: Timestamp) -> Result<SealedSession, Reason> {
