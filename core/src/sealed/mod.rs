@@ -156,6 +156,7 @@ impl fmt::Debug for Sealer {
             .field("key_ids", &self.ring.ids().collect::<Vec<_>>())
             .field("cookie_name", &self.cookie_name)
             .field("max_cookie_bytes", &self.max_cookie_bytes)
+            .field("reporter", &self.reporter)
             .finish()
     }
 }
