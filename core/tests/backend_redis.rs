@@ -458,3 +458,71 @@ async fn a_read_survives_one_dropped_connection() {
         );
     }
 }
+
+/// Two stores on one server stand for two app processes. Each write of `a` starts from the
+/// record `a` last saw; `b` changes or removes it in between, and `a`'s write must see that.
+async fn writes_start_from_the_server_record_not_a_remembered_one(server: &RedisServer) {
+    use omnisession::{Lifetime, Patch, SessionUpdate};
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let on_clock = || Options {
+        clock: clock.clone(),
+        ..options(server, "recent:")
+    };
+    let a = Store::open(on_clock()).await.unwrap();
+    let b = Store::open(on_clock()).await.unwrap();
+    let set = |k: &str, v: i64| Patch {
+        set: [(k.to_owned(), json!(v))].into_iter().collect(),
+        ..Patch::default()
+    };
+    let s = a.create(user("u-recent")).await.unwrap();
+    assert_eq!(a.get(&s.id).await.unwrap().unwrap().version, 1);
+
+    // `b` patches another key: `a`'s patch keeps it (a merge, never a lost update).
+    b.patch(&s.id, set("from_b", 1)).await.unwrap();
+    let merged = a.patch(&s.id, set("from_a", 2)).await.unwrap();
+    assert_eq!(merged.data["from_b"], json!(1), "{:?}", merged.data);
+    assert_eq!(merged.version, 3);
+
+    // A version check is against the server's version, not the one `a` remembers.
+    b.patch(&s.id, set("from_b", 3)).await.unwrap();
+    let stale = SessionUpdate {
+        id: s.id.clone(),
+        version: Some(3),
+        ..SessionUpdate::default()
+    };
+    let err = a.update(stale).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SessionConflict);
+
+    // `b` extends a session that `a` remembers as ending sooner: `a` sees it live.
+    let short = a
+        .create(NewSession {
+            expires: Some(Lifetime::Ttl(50)),
+            ..user("u-recent")
+        })
+        .await
+        .unwrap();
+    b.touch_with(&short.id, Lifetime::Ttl(3_600_000))
+        .await
+        .unwrap();
+    clock.advance(100);
+    a.touch(&short.id).await.unwrap();
+
+    // `b` deletes it: `a`'s write finds nothing, and no write brings it back.
+    b.delete(&s.id).await.unwrap();
+    let err = a.patch(&s.id, set("late", 4)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SessionNotFound);
+    assert!(b.get(&s.id).await.unwrap().is_none());
+    let err = a.touch(&s.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SessionNotFound);
+    assert!(a.get(&s.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn writes_start_from_the_server_record_single_node() {
+    writes_start_from_the_server_record_not_a_remembered_one(&RedisServer::single(&[])).await;
+}
+
+#[tokio::test]
+async fn writes_start_from_the_server_record_cluster() {
+    writes_start_from_the_server_record_not_a_remembered_one(&RedisServer::cluster()).await;
+}

@@ -596,3 +596,58 @@ async fn a_file_that_is_not_a_database_is_a_backend_error() {
     let err = Store::open(options(&missing)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
 }
+
+/// Polls `fut` once, as a host does on its own thread before handing the rest to the runtime,
+/// and says how long that poll held the thread.
+fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> (Option<F::Output>, Duration) {
+    let started = Instant::now();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let ready = match std::pin::Pin::new(fut).poll(&mut cx) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    };
+    (ready, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_is_served_at_once_and_a_locked_file_is_waited_for_off_the_callers_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(options(&path)).await.unwrap();
+    let s = store.create(user("u1")).await.unwrap();
+    // The first read is served by the pool, which opens the quick reader.
+    assert!(store.get(&s.id).await.unwrap().is_some());
+
+    // Unlocked: served on the first poll, with no thread hop.
+    let mut get = Box::pin(store.get(&s.id));
+    let served = poll_once(&mut get)
+        .0
+        .expect("a read of an unlocked file is served at once");
+    assert_eq!(served.unwrap().unwrap().id, s.id);
+
+    // Write-locked by another connection: a read is still served at once (WAL readers wait
+    // for no writer), and a write hands over at once, its wait for the lock off this thread.
+    let locker = Connection::open(&path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut get = Box::pin(store.get(&s.id));
+    let (served, held) = poll_once(&mut get);
+    assert_eq!(served.expect("served at once").unwrap().unwrap().id, s.id);
+    assert!(held < Duration::from_millis(50), "{held:?}");
+    let mut write = Box::pin(store.patch(&s.id, Patch::default()));
+    let (ready, held) = poll_once(&mut write);
+    assert!(
+        ready.is_none(),
+        "a write to a locked file waits on the pool"
+    );
+    assert!(
+        held < Duration::from_millis(50),
+        "the caller's thread was held {held:?}"
+    );
+    let release = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        locker.execute_batch("COMMIT").unwrap();
+    });
+    assert_eq!(write.await.unwrap().version, 2);
+    release.await.unwrap();
+    store.close().await.unwrap();
+}

@@ -899,8 +899,14 @@ impl Inner {
         let foreign: Mutex<Option<Session>> = Mutex::new(None);
         let expired = AtomicBool::new(false);
         let now = self.now();
+        // The backend may run the step more than once (a retry after a concurrent write, or a
+        // record it had remembered that turned out stale): each run starts from nothing.
         let step = |session: Session| -> Result<Record> {
             pending.reset();
+            *foreign
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            expired.store(false, Ordering::SeqCst);
             if !site::is_own(&self.options.site_id, &session) {
                 *foreign
                     .lock()

@@ -10,6 +10,7 @@ mod cluster;
 mod conn;
 mod go_index;
 mod keys;
+mod recent;
 mod scan;
 mod scripts;
 mod single;
@@ -26,6 +27,7 @@ use crate::session::Session;
 use async_trait::async_trait;
 use conn::Conn;
 use keys::{Keys, member_value, parse_member};
+use recent::RecentRecords;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -48,6 +50,8 @@ pub struct RedisBackend {
     expiry: ExpiryRule,
     /// `omnistorage_compat`: keep and read omnistorage-core's `{prefix}user:{uuid}` index.
     compat: bool,
+    /// Records last read or written here: where a read-modify-write starts (see `recent.rs`).
+    recent: RecentRecords,
 }
 
 /// Connects to Redis (one node, or a cluster) with every key under `prefix`.
@@ -63,6 +67,7 @@ pub(crate) async fn open(
         keys: Keys::new(prefix),
         expiry,
         compat,
+        recent: RecentRecords::default(),
     };
     let _: String = backend.conn.read(&redis::cmd("PING")).await?;
     Ok(Arc::new(backend))
@@ -151,11 +156,35 @@ impl RedisBackend {
             .is_some_and(|u| u > now_ms))
     }
 
+    /// The stored record of `id`, remembered for a write that may follow.
     async fn get_wire(&self, id: &str) -> Result<Option<String>> {
-        self.conn
+        let wire: Option<String> = self
+            .conn
             .read(redis::cmd("GET").arg(self.keys.session(id)))
             .await
-            .map_err(|e| e.with("session_id_hash", id::hash(id)))
+            .map_err(|e| e.with("session_id_hash", id::hash(id)))?;
+        match &wire {
+            Some(w) => self.recent.put(id, w),
+            None => self.recent.forget(id),
+        }
+        Ok(wire)
+    }
+
+    /// Where a read-modify-write of `id` starts: the record this process last saw (not yet
+    /// checked against the server: `false`), else the server's (`true`).
+    async fn starting_wire(&self, id: &str) -> Result<Option<(String, bool)>> {
+        if let Some(wire) = self.recent.get(id) {
+            return Ok(Some((wire.to_string(), false)));
+        }
+        Ok(self.get_wire(id).await?.map(|w| (w, true)))
+    }
+
+    /// Remembers what a commit wrote: the new record, and that a moved one left its old id.
+    fn committed(&self, old_id: &str, record: &Record) {
+        if old_id != record.session.id {
+            self.recent.forget(old_id);
+        }
+        self.recent.put(&record.session.id, &record.wire);
     }
 
     async fn read_index(&self, idx: &str) -> Result<IndexState> {
@@ -399,7 +428,10 @@ impl Backend for RedisBackend {
                 .commit_single(None, record, idx.as_deref(), token.as_ref(), &evict, ctx)
                 .await?;
             match status.as_str() {
-                "ok" => return Ok(parse_evicted(&wires)),
+                "ok" => {
+                    self.recent.put(&record.session.id, &record.wire);
+                    return Ok(parse_evicted(&wires));
+                }
                 "conflict" => return Err(conflict(&record.session.id)),
                 _ => {}
             }
@@ -414,26 +446,43 @@ impl Backend for RedisBackend {
         admission: Option<&Admission>,
         ctx: WriteCtx,
     ) -> Result<Modified> {
+        let mut next = self.starting_wire(id).await?;
         for _ in 0..MAX_ATTEMPTS {
-            let Some(wire) = self.get_wire(id).await? else {
+            let Some((wire, checked)) = next.take() else {
                 return Ok(Modified::Missing);
             };
-            let old = decode(id, &wire)?;
-            let record = change(old.clone())?;
+            // From a remembered record, a refusal may be the record's past: the server's
+            // record decides, so read it and decide again.
+            let decided = decode(id, &wire).and_then(|old| Ok((change(old.clone())?, old)));
+            let (record, old) = match decided {
+                Ok(done) => done,
+                Err(_) if !checked => {
+                    next = self.get_wire(id).await?.map(|w| (w, true));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if self.conn.is_cluster() {
-                match self
+                let Some(done) = self
                     .modify_cluster(&old, &wire, &record, admission, ctx)
                     .await?
-                {
-                    Some(done) => return Ok(done),
-                    None => continue,
+                else {
+                    next = self.get_wire(id).await?.map(|w| (w, true));
+                    continue;
+                };
+                if let Modified::Written { record, .. } = &done {
+                    self.committed(id, record);
+                } else {
+                    self.recent.forget(id);
                 }
+                return Ok(done);
             }
             let idx = index_of(&self.keys, &record.session);
             let joins = idx.is_some() && idx != index_of(&self.keys, &old);
             let (token, evict) = match (admission, &idx) {
                 (Some(a), Some(idx)) if joins => {
                     let Some((state, decision, gone)) = self.decide(idx, &record, a).await? else {
+                        next = Some((wire, checked));
                         continue;
                     };
                     let mut evict = decision.evict;
@@ -442,7 +491,7 @@ impl Backend for RedisBackend {
                 }
                 _ => (None, Vec::new()),
             };
-            let (status, wires) = self
+            let (status, mut wires) = self
                 .commit_single(
                     Some((&old, &wire)),
                     &record,
@@ -454,14 +503,25 @@ impl Backend for RedisBackend {
                 .await?;
             match status.as_str() {
                 "ok" => {
+                    self.committed(id, &record);
                     return Ok(Modified::Written {
                         record: Box::new(record),
                         evicted: parse_evicted(&wires),
                     });
                 }
-                "missing" => return Ok(Modified::Missing),
+                "missing" => {
+                    self.recent.forget(id);
+                    return Ok(Modified::Missing);
+                }
                 "conflict" => return Err(conflict(&record.session.id)),
-                _ => {}
+                // The record changed since `wire`: the script sent the one it holds.
+                "changed" if !wires.is_empty() => {
+                    let current = wires.swap_remove(0);
+                    self.recent.put(id, &current);
+                    next = Some((current, true));
+                }
+                // The index changed: the same record, decided again.
+                _ => next = Some((wire, checked)),
             }
         }
         Err(too_busy())
@@ -470,9 +530,10 @@ impl Backend for RedisBackend {
     async fn remove(&self, ids: &[String], tombstone: bool, ctx: WriteCtx) -> Result<u64> {
         let mut removed = 0;
         for id in ids {
+            let mut next = self.starting_wire(id).await?;
             let mut done = false;
             for _ in 0..MAX_ATTEMPTS {
-                let Some(wire) = self.get_wire(id).await? else {
+                let Some((wire, _)) = next.take() else {
                     done = true;
                     break;
                 };
@@ -491,9 +552,11 @@ impl Backend for RedisBackend {
                         done = true;
                         break;
                     }
-                    None => {}
+                    // Changed since `wire` (or `wire` was a stale remembered one): read it.
+                    None => next = self.get_wire(id).await?.map(|w| (w, true)),
                 }
             }
+            self.recent.forget(id);
             if !done {
                 return Err(too_busy());
             }

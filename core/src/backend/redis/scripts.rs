@@ -110,7 +110,8 @@ end
 /// (`` = anonymous), `=` + expected `~v` (`` = no admission), new `~v`, tombstone PXAT, now,
 /// old-is-indexed (`1`/`0`), new-in-Go-index (`1`/`0`), old-in-Go-index (`1`/`0`), `=` +
 /// expected Go index (`` = no check), then the evicted ids. Returns `{status, evicted
-/// wires...}`; status is ok, missing, retry or conflict.
+/// wires...}`; status is ok, missing, retry (an index changed) or conflict, or
+/// `{'changed', current wire}` when the record is no longer the old wire.
 const COMMIT_BODY: &str = r"
 local now = tonumber(ARGV[11])
 local go_new, go_old = KEYS[#KEYS - 1], KEYS[#KEYS]
@@ -119,7 +120,7 @@ local moved = (not replace) or ARGV[5] ~= ARGV[6]
 if replace then
   local cur = redis.call('GET', KEYS[4])
   if not cur then return {'missing'} end
-  if cur ~= ARGV[2] then return {'retry'} end
+  if cur ~= ARGV[2] then return {'changed', cur} end
 end
 if moved then
   local tomb_until = tonumber(redis.call('GET', KEYS[2]) or '0') or 0

@@ -5,7 +5,9 @@
 //! admits see and change the same state whichever store or process runs them. Each backend
 //! has one writer connection (operations of one backend queue for it without occupying a
 //! thread) and a small pool of read connections (WAL readers block neither the writer nor each
-//! other). Every SQLite call runs on the blocking pool ([`crate::runtime::spawn_blocking`]).
+//! other). Every SQLite call runs on the blocking pool ([`crate::runtime::spawn_blocking`]),
+//! except the reads the quick reader serves at once on the calling thread (`pool.rs` says
+//! when it may).
 //!
 //! [`Backend::modify`] runs the core's `change` between two blocking calls: the first begins
 //! the transaction and reads the record, the second writes and commits. The writer stays held
@@ -46,7 +48,7 @@ use rusqlite::params;
 use schema::configure_writer;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use steps::{admit, store_modified};
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
@@ -92,6 +94,8 @@ impl SqliteBackend {
                 writer: Arc::new(AsyncMutex::new(Some(writer))),
                 idle: Mutex::new(Vec::new()),
                 readers: Arc::new(Semaphore::new(READERS)),
+                quick: Mutex::new(None),
+                quick_off_until_ms: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -101,14 +105,21 @@ impl SqliteBackend {
 #[async_trait]
 impl Backend for SqliteBackend {
     async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
+        if let Some(done) = self.read_now(|c| tombstoned(c, id, now_ms)) {
+            return done;
+        }
         let id = id.to_owned();
         self.read(move |c| tombstoned(c, &id, now_ms)).await
     }
 
     async fn load(&self, id: &str) -> Result<Option<Session>> {
+        let load =
+            |c: &rusqlite::Connection, id: &str| load_raw(c, id)?.map(RawRow::decode).transpose();
+        if let Some(done) = self.read_now(|c| load(c, id)) {
+            return done;
+        }
         let id = id.to_owned();
-        self.read(move |c| load_raw(c, &id)?.map(RawRow::decode).transpose())
-            .await
+        self.read(move |c| load(c, &id)).await
     }
 
     async fn insert(
@@ -292,6 +303,7 @@ impl Backend for SqliteBackend {
             return Ok(());
         }
         shared.readers.close();
+        shared.close_quick();
         // Waits for the write in progress, if any; later ones find no connection.
         let writer = Arc::clone(&shared.writer).lock_owned().await;
         let idle = std::mem::take(&mut *shared.idle());

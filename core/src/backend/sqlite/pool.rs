@@ -1,22 +1,43 @@
 //! Connections: the one writer (held by one operation at a time, rolling back what it
-//! abandons), the pool of read connections, and the blocking-pool plumbing they run on.
+//! abandons), the pool of read connections, the quick reader, and the blocking-pool plumbing
+//! they run on.
+//!
+//! The quick reader serves a read on the calling thread, as better-sqlite3 does, because a
+//! read from a WAL database takes microseconds and the hop to the blocking pool and back costs
+//! ten times more. It only serves what cannot wait on anything but the read itself: the
+//! connection is taken with a try-lock (busy: the pool serves), its busy timeout is zero (a
+//! file locked by another connection is an immediate `SQLITE_BUSY`, and the pool serves, with
+//! its own timeout), and a read that took longer than [`SLOW_READ`] (a cold cache on a slow
+//! disk) turns it off for [`SLOW_PAUSE`], so a slow disk costs the caller's thread at most one
+//! such read per pause.
 
 use super::SqliteBackend;
 use super::errors::{join_error, open_error, sql_error};
 use super::tx::rollback;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::runtime;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, Semaphore};
 
 /// How long a statement waits for another connection's lock before `BACKEND_UNAVAILABLE`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most read connections of one backend.
 pub(super) const READERS: usize = 4;
+/// A quick read slower than this was not served from memory.
+const SLOW_READ: Duration = Duration::from_millis(2);
+/// How long the quick reader stays off after a slow read.
+const SLOW_PAUSE: Duration = Duration::from_secs(1);
+
+/// The instant quick reads are measured from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn since_epoch_ms() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
 
 /// The connections of one backend, shared by its operations.
 pub(super) struct Shared {
@@ -29,6 +50,10 @@ pub(super) struct Shared {
     pub(super) idle: Mutex<Vec<Connection>>,
     /// One permit per read connection in use; closed by `close`.
     pub(super) readers: Arc<Semaphore>,
+    /// The quick reader (module docs), opened by the first read the pool serves.
+    pub(super) quick: Mutex<Option<Connection>>,
+    /// Quick reads are off until this instant (ms since [`EPOCH`]) after a slow one.
+    pub(super) quick_off_until_ms: AtomicU64,
     pub(super) closed: AtomicBool,
 }
 
@@ -63,6 +88,7 @@ impl SqliteBackend {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
             let _permit = permit;
+            shared.open_quick();
             let conn = shared.checkout()?;
             let result = f(&conn);
             shared.checkin(conn);
@@ -70,9 +96,71 @@ impl SqliteBackend {
         })
         .await
     }
+
+    /// Runs `f` at once on the quick reader, when that waits on nothing but the read (module
+    /// docs); `None` when the pool must serve it instead.
+    pub(super) fn read_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let shared = &self.shared;
+        if shared.in_memory
+            || shared.closed.load(Ordering::SeqCst)
+            || since_epoch_ms() < shared.quick_off_until_ms.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        let quick = shared.quick.try_lock().ok()?;
+        let conn = quick.as_ref()?;
+        let started = Instant::now();
+        let result = f(conn);
+        if started.elapsed() > SLOW_READ {
+            let until = since_epoch_ms().saturating_add(SLOW_PAUSE.as_millis() as u64);
+            shared.quick_off_until_ms.store(until, Ordering::Relaxed);
+        }
+        match result {
+            // Locked by another connection: the pool waits for it, off this thread.
+            Err(e) if e.kind() == ErrorKind::BackendUnavailable => None,
+            done => Some(done),
+        }
+    }
 }
 
 impl Shared {
+    /// Opens the quick reader if it is not open yet (on the blocking pool: opening reads the
+    /// file). A failure leaves it closed; the pool serves every read then.
+    fn open_quick(&self) {
+        let Ok(mut quick) = self.quick.try_lock() else {
+            return;
+        };
+        if quick.is_some() || self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let opened = Connection::open(&self.path).and_then(|conn| {
+            conn.busy_timeout(Duration::ZERO)?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(conn)
+        });
+        match opened {
+            Ok(conn) => *quick = Some(conn),
+            Err(e) => {
+                tracing::debug!(target: "omnisession", error = %e, "sqlite: no quick reader");
+            }
+        }
+    }
+
+    /// Closes the quick reader (waiting for a read on it to end).
+    pub(super) fn close_quick(&self) {
+        let quick = self
+            .quick
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(conn) = quick {
+            close_connection(conn);
+        }
+    }
+
     pub(super) fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
