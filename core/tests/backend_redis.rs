@@ -526,3 +526,75 @@ async fn writes_start_from_the_server_record_single_node() {
 async fn writes_start_from_the_server_record_cluster() {
     writes_start_from_the_server_record_not_a_remembered_one(&RedisServer::cluster()).await;
 }
+
+#[tokio::test]
+async fn a_write_in_place_leaves_exactly_the_record_and_expiry_a_whole_write_would() {
+    use omnisession::Patch;
+    let server = RedisServer::single(&[]);
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let store = Store::open(Options {
+        clock: clock.clone(),
+        idle_timeout_ms: 600_000,
+        ..options(&server, "inplace:")
+    })
+    .await
+    .unwrap();
+    let mut r = raw(&server).await;
+    let mut new = user("u-inplace");
+    new.data.insert("blob".into(), json!("x".repeat(1024)));
+    let s = store.create(new).await.unwrap();
+    let stored = |r: &mut redis::aio::MultiplexedConnection, id: String| {
+        let mut r = r.clone();
+        async move {
+            let key = format!("inplace:{id}");
+            let wire: String = r.get(&key).await.unwrap();
+            let at: i64 = redis::cmd("PEXPIRETIME")
+                .arg(&key)
+                .query_async(&mut r)
+                .await
+                .unwrap();
+            (wire, at)
+        }
+    };
+    let set = |v: serde_json::Value| Patch {
+        set: [("n".to_owned(), v)].into_iter().collect(),
+        ..Patch::default()
+    };
+    // A touch (two timestamps of the same length move: written in place), a patch of the
+    // same length, and one that changes the length (a whole write).
+    let idx: String = redis::cmd("KEYS")
+        .arg("inplace:~idx:*")
+        .query_async::<Vec<String>>(&mut r)
+        .await
+        .unwrap()
+        .remove(0);
+    for step in 0..5 {
+        clock.advance(1_234);
+        let session = match step {
+            1 => store.patch(&s.id, set(json!(1))).await,
+            2 => store.patch(&s.id, set(json!(2))).await,
+            3 => store.patch(&s.id, set(json!("longer value"))).await,
+            _ => store.touch(&s.id).await,
+        }
+        .unwrap();
+        let (wire, at) = stored(&mut r, session.id.clone()).await;
+        assert_eq!(wire, session.to_wire(), "step {step}");
+        assert_eq!(
+            at,
+            session.last_accessed_at.unix_ms() + 600_000,
+            "step {step}"
+        );
+        let member: String = r.hget(&idx, &s.id).await.unwrap();
+        assert!(
+            member.ends_with(&format!(" {at}")),
+            "step {step}: {member} vs {at}"
+        );
+    }
+    // At least one of those writes went in place (the others were whole writes).
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert!(stats.contains("cmdstat_setrange:calls="), "{stats}");
+}

@@ -167,6 +167,17 @@ impl Conn {
         keys: &[&str],
         args: &[&str],
     ) -> Result<T> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.script_bytes(script, keys, &args).await
+    }
+
+    /// [`Conn::script`] with arguments as bytes (a slice of a record need not be UTF-8).
+    pub(crate) async fn script_bytes<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> Result<T> {
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(*k);

@@ -11,6 +11,7 @@ mod conn;
 mod go_index;
 mod keys;
 mod recent;
+mod rewrite;
 mod scan;
 mod scripts;
 mod single;
@@ -28,6 +29,7 @@ use async_trait::async_trait;
 use conn::Conn;
 use keys::{Keys, member_value, parse_member};
 use recent::RecentRecords;
+use rewrite::Rewritten;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -478,6 +480,32 @@ impl Backend for RedisBackend {
                 return Ok(done);
             }
             let idx = index_of(&self.keys, &record.session);
+            if record.session.id == id && idx == index_of(&self.keys, &old) && !self.compat {
+                match self
+                    .rewrite(&wire, &record, idx.as_deref(), ctx.now_ms)
+                    .await?
+                {
+                    Rewritten::Done => {
+                        self.committed(id, &record);
+                        return Ok(Modified::Written {
+                            record: Box::new(record),
+                            evicted: Vec::new(),
+                        });
+                    }
+                    Rewritten::Missing => {
+                        self.recent.forget(id);
+                        return Ok(Modified::Missing);
+                    }
+                    Rewritten::Changed(current) => {
+                        match &current {
+                            Some(w) => self.recent.put(id, w),
+                            None => self.recent.forget(id),
+                        }
+                        next = current.map(|w| (w, true));
+                        continue;
+                    }
+                }
+            }
             let joins = idx.is_some() && idx != index_of(&self.keys, &old);
             let (token, evict) = match (admission, &idx) {
                 (Some(a), Some(idx)) if joins => {

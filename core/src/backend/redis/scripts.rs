@@ -173,6 +173,48 @@ if ARGV[13] == '1' then go_add(go_new, ARGV[5], ARGV[4]) end
 return out
 ";
 
+/// Single node: rewrites a record under the same id and index (`rewrite.rs` says why this
+/// way). KEYS: session, index (the session key when none). ARGV: length, head and tail of the
+/// record the change started from, offset (`` = whole record), the bytes to write there (or
+/// the whole new record), PXAT (`` = none), id, member (`` = not indexed), now. Returns
+/// `{'ok'}`, `{'missing'}` or `{'changed', current record}`.
+const REWRITE_BODY: &str = r"
+local k = KEYS[1]
+local len = redis.call('STRLEN', k)
+if len == 0 and redis.call('EXISTS', k) == 0 then return {'missing'} end
+local head, tail = ARGV[2], ARGV[3]
+if len ~= tonumber(ARGV[1])
+  or (#head > 0 and redis.call('GETRANGE', k, 0, #head - 1) ~= head)
+  or (#tail > 0 and redis.call('GETRANGE', k, len - #tail, len - 1) ~= tail) then
+  return {'changed', redis.call('GET', k)}
+end
+if ARGV[4] == '' then
+  if ARGV[6] == '' then
+    redis.call('SET', k, ARGV[5])
+  else
+    redis.call('SET', k, ARGV[5], 'PXAT', ARGV[6])
+  end
+else
+  if #ARGV[5] > 0 then redis.call('SETRANGE', k, tonumber(ARGV[4]), ARGV[5]) end
+  if ARGV[6] == '' then
+    redis.call('PERSIST', k)
+  else
+    redis.call('PEXPIREAT', k, ARGV[6])
+  end
+end
+if ARGV[8] ~= '' then
+  local idx = KEYS[2]
+  redis.call('HSET', idx, ARGV[7], ARGV[8])
+  if ARGV[6] == '' then
+    redis.call('PERSIST', idx)
+  else
+    local cur = redis.call('PEXPIRETIME', idx)
+    if cur ~= -1 and cur < tonumber(ARGV[6]) then redis.call('PEXPIREAT', idx, ARGV[6]) end
+  end
+end
+return {'ok'}
+";
+
 /// Single node: removes one session if it still holds the wire that was read.
 ///
 /// KEYS: session, tombstone, index, Go index. ARGV: expected wire, id, tombstone (`1`/`0`),
@@ -291,6 +333,7 @@ fn with_fix(body: &str) -> Script {
 }
 
 pub(crate) static COMMIT: Lazy<Script> = Lazy::new(|| with_fix(COMMIT_BODY));
+pub(crate) static REWRITE: Lazy<Script> = Lazy::new(|| Script::new(REWRITE_BODY));
 pub(crate) static REMOVE: Lazy<Script> = Lazy::new(|| with_fix(REMOVE_BODY));
 pub(crate) static CAS: Lazy<Script> = Lazy::new(|| Script::new(CAS_BODY));
 pub(crate) static ROTATE: Lazy<Script> = Lazy::new(|| Script::new(ROTATE_BODY));
