@@ -240,6 +240,19 @@ fn rotation_new_key_in_front_still_opens_old_values() {
 }
 
 #[test]
+fn a_value_sealed_with_an_older_key_is_stale() {
+    let old = sealer(&[("a", 1)], 4096);
+    let rotated = sealer(&[("b", 2), ("a", 1)], 4096);
+    let by_a = old.seal(&sample()).unwrap();
+    let by_b = rotated.seal(&sample()).unwrap();
+    assert!(matches!(rotated.open(&by_a, now()), Opened::Session(_)));
+    assert!(rotated.is_stale(&by_a));
+    assert!(!rotated.is_stale(&by_b));
+    assert!(!old.is_stale(&by_a));
+    assert!(!rotated.is_stale("not a value"));
+}
+
+#[test]
 fn another_cookie_name_does_not_open() {
     let keys = || vec![SealKey::new("a", key(1))];
     let sid = Sealer::new(keys(), "sid", 4096).unwrap();

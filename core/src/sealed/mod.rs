@@ -293,6 +293,13 @@ impl Sealer {
         }
     }
 
+    /// Whether `value` names a key other than the sealing one (the first of the ring): once it
+    /// has opened, a host re-seals it, so that clients move to the current key before an old one
+    /// is retired. Says nothing about whether the value opens.
+    pub fn is_stale(&self, value: &str) -> bool {
+        format::split(value).is_some_and(|parts| parts.key_id != self.ring.sealing().0)
+    }
+
     /// The session in a request's cookie, given every value the request sent under this
     /// cookie's name: `None` when there is none, [`Reason::Duplicated`] when there are
     /// several, else [`open`](Self::open) of the one value.
