@@ -29,7 +29,6 @@ use async_trait::async_trait;
 use conn::Conn;
 use keys::{Keys, member_value, parse_member};
 use recent::RecentRecords;
-use rewrite::Rewritten;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -181,12 +180,32 @@ impl RedisBackend {
         Ok(self.get_wire(id).await?.map(|w| (w, true)))
     }
 
-    /// Remembers what a commit wrote: the new record, and that a moved one left its old id.
-    fn committed(&self, old_id: &str, record: &Record) {
+    /// What a modify that wrote `record` returns; remembers the new record, and that a moved
+    /// one left its old id.
+    fn written(&self, old_id: &str, record: Record, evicted: Vec<Session>) -> Modified {
         if old_id != record.session.id {
             self.recent.forget(old_id);
         }
         self.recent.put(&record.session.id, &record.wire);
+        Modified::Written {
+            record: Box::new(record),
+            evicted,
+        }
+    }
+
+    /// What a modify that found no record returns.
+    fn gone(&self, id: &str) -> Modified {
+        self.recent.forget(id);
+        Modified::Missing
+    }
+
+    /// The record the server sent back in place of the one a write started from.
+    fn current(&self, id: &str, current: Option<String>) -> Attempt {
+        match &current {
+            Some(w) => self.recent.put(id, w),
+            None => self.recent.forget(id),
+        }
+        Attempt::Next(current.map(|w| (w, true)))
     }
 
     async fn read_index(&self, idx: &str) -> Result<IndexState> {
@@ -352,6 +371,14 @@ impl RedisBackend {
     }
 }
 
+/// What one attempt of a read-modify-write ended with.
+enum Attempt {
+    /// Finished.
+    Done(Modified),
+    /// Try again from this record (and whether it is the server's), or as missing.
+    Next(Option<(String, bool)>),
+}
+
 /// The outcome of a compare-and-set step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -464,92 +491,24 @@ impl Backend for RedisBackend {
                 }
                 Err(e) => return Err(e),
             };
-            if self.conn.is_cluster() {
-                let Some(done) = self
+            let attempt = if self.conn.is_cluster() {
+                match self
                     .modify_cluster(&old, &wire, &record, admission, ctx)
                     .await?
-                else {
-                    next = self.get_wire(id).await?.map(|w| (w, true));
-                    continue;
-                };
-                if let Modified::Written { record, .. } = &done {
-                    self.committed(id, record);
-                } else {
-                    self.recent.forget(id);
-                }
-                return Ok(done);
-            }
-            let idx = index_of(&self.keys, &record.session);
-            if record.session.id == id && idx == index_of(&self.keys, &old) && !self.compat {
-                match self
-                    .rewrite(&wire, &record, idx.as_deref(), ctx.now_ms)
-                    .await?
                 {
-                    Rewritten::Done => {
-                        self.committed(id, &record);
-                        return Ok(Modified::Written {
-                            record: Box::new(record),
-                            evicted: Vec::new(),
-                        });
+                    Some(Modified::Written { record, evicted }) => {
+                        Attempt::Done(self.written(id, *record, evicted))
                     }
-                    Rewritten::Missing => {
-                        self.recent.forget(id);
-                        return Ok(Modified::Missing);
-                    }
-                    Rewritten::Changed(current) => {
-                        match &current {
-                            Some(w) => self.recent.put(id, w),
-                            None => self.recent.forget(id),
-                        }
-                        next = current.map(|w| (w, true));
-                        continue;
-                    }
+                    Some(Modified::Missing) => Attempt::Done(self.gone(id)),
+                    None => Attempt::Next(self.get_wire(id).await?.map(|w| (w, true))),
                 }
-            }
-            let joins = idx.is_some() && idx != index_of(&self.keys, &old);
-            let (token, evict) = match (admission, &idx) {
-                (Some(a), Some(idx)) if joins => {
-                    let Some((state, decision, gone)) = self.decide(idx, &record, a).await? else {
-                        next = Some((wire, checked));
-                        continue;
-                    };
-                    let mut evict = decision.evict;
-                    evict.extend(gone);
-                    (Some((state.token, state.go_token)), evict)
-                }
-                _ => (None, Vec::new()),
+            } else {
+                self.modify_single(id, (wire, checked), &old, record, admission, ctx)
+                    .await?
             };
-            let (status, mut wires) = self
-                .commit_single(
-                    Some((&old, &wire)),
-                    &record,
-                    idx.as_deref(),
-                    token.as_ref(),
-                    &evict,
-                    ctx,
-                )
-                .await?;
-            match status.as_str() {
-                "ok" => {
-                    self.committed(id, &record);
-                    return Ok(Modified::Written {
-                        record: Box::new(record),
-                        evicted: parse_evicted(&wires),
-                    });
-                }
-                "missing" => {
-                    self.recent.forget(id);
-                    return Ok(Modified::Missing);
-                }
-                "conflict" => return Err(conflict(&record.session.id)),
-                // The record changed since `wire`: the script sent the one it holds.
-                "changed" if !wires.is_empty() => {
-                    let current = wires.swap_remove(0);
-                    self.recent.put(id, &current);
-                    next = Some((current, true));
-                }
-                // The index changed: the same record, decided again.
-                _ => next = Some((wire, checked)),
+            match attempt {
+                Attempt::Done(done) => return Ok(done),
+                Attempt::Next(from) => next = from,
             }
         }
         Err(too_busy())

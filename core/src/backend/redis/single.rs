@@ -1,12 +1,77 @@
 //! Single node: every write of an operation in one atomic script (`COMMIT`), omnistorage-core's
 //! per-user index included (`omnistorage_compat`).
 
-use super::{RedisBackend, index_of, member_of, nonce, pxat, scripts};
+use super::rewrite::Rewritten;
+use super::{
+    Attempt, RedisBackend, conflict, index_of, member_of, nonce, parse_evicted, pxat, scripts,
+};
 use crate::backend::{Record, WriteCtx};
+use crate::controls::admission::Admission;
 use crate::error::{Error, Result};
 use crate::session::Session;
 
 impl RedisBackend {
+    /// One attempt of a read-modify-write on a single node: `record` (the change of `old`,
+    /// read as `from`) is written by `REWRITE` when it keeps its id and index, else by `COMMIT`.
+    pub(super) async fn modify_single(
+        &self,
+        id: &str,
+        from: (String, bool),
+        old: &Session,
+        record: Record,
+        admission: Option<&Admission>,
+        ctx: WriteCtx,
+    ) -> Result<Attempt> {
+        let (wire, checked) = from;
+        let idx = index_of(&self.keys, &record.session);
+        let same_index = idx == index_of(&self.keys, old);
+        if record.session.id == id && same_index && !self.compat {
+            return Ok(
+                match self
+                    .rewrite(&wire, &record, idx.as_deref(), ctx.now_ms)
+                    .await?
+                {
+                    Rewritten::Done => Attempt::Done(self.written(id, record, Vec::new())),
+                    Rewritten::Missing => Attempt::Done(self.gone(id)),
+                    Rewritten::Changed(current) => self.current(id, current),
+                },
+            );
+        }
+        let (token, evict) = match (admission, &idx) {
+            (Some(a), Some(idx)) if !same_index => {
+                let Some((state, decision, gone)) = self.decide(idx, &record, a).await? else {
+                    return Ok(Attempt::Next(Some((wire, checked))));
+                };
+                let mut evict = decision.evict;
+                evict.extend(gone);
+                (Some((state.token, state.go_token)), evict)
+            }
+            _ => (None, Vec::new()),
+        };
+        let (status, mut wires) = self
+            .commit_single(
+                Some((old, &wire)),
+                &record,
+                idx.as_deref(),
+                token.as_ref(),
+                &evict,
+                ctx,
+            )
+            .await?;
+        Ok(match status.as_str() {
+            "ok" => {
+                let evicted = parse_evicted(&wires);
+                Attempt::Done(self.written(id, record, evicted))
+            }
+            "missing" => Attempt::Done(self.gone(id)),
+            "conflict" => return Err(conflict(&record.session.id)),
+            // The record changed since `wire`: the script sent the one it holds.
+            "changed" if !wires.is_empty() => self.current(id, Some(wires.swap_remove(0))),
+            // The index changed: the same record, decided again.
+            _ => Attempt::Next(Some((wire, checked))),
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn commit_single(
         &self,
