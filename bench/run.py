@@ -2,7 +2,8 @@
 """Runs every bench scenario against a private redis-server and reports ratios.
 
     python bench/run.py            # full run: bench/results/*.json, *.png, tables.md
-    python bench/run.py --smoke    # every scenario with a handful of ops (harness check, < ~60 s)
+    python bench/run.py --smoke    # every scenario and pair with a handful of ops (harness check, < ~60 s)
+    python bench/run.py --only pairs,python-pairs --out /tmp/pairs   # some scenarios, results elsewhere
 
 Optional: OMNISTORAGE_CORE_DIR=<checkout of omnistorage-core v0.5.1> for the Go runner.
 """
@@ -29,9 +30,10 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="tiny op counts: checks the harness, not the speed")
     p.add_argument("--only", default="", help="comma-separated scenario names to run")
     p.add_argument("--python", default=python_default(), help="interpreter with omnisession + requirements.txt")
+    p.add_argument("--out", default="", help="results directory (default bench/results, bench/results/smoke)")
     a = p.parse_args()
     # A smoke run must never overwrite the published numbers.
-    out = os.path.join(BENCH, "results", "smoke") if a.smoke else os.path.join(BENCH, "results")
+    out = a.out or (os.path.join(BENCH, "results", "smoke") if a.smoke else os.path.join(BENCH, "results"))
     os.makedirs(out, exist_ok=True)
     only = set(filter(None, a.only.split(",")))
     failed = []

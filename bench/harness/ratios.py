@@ -23,9 +23,12 @@ def _median_ratio(nums: List[float], dens: List[float]) -> float:
     return statistics.median(x / y for x, y in zip(nums, dens) if y)
 
 
-def _pair_side(rows, pair: str, impl: str) -> Optional[Dict]:
-    """One side of a head-to-head pair (bench/node/pairs.mjs, harness/native_pairs.py)."""
-    return next((r for r in rows if r.get("runner") == "pairs" and r.get("pair") == pair and r["impl"] == impl), None)
+def _pair_side(rows, pair: str, impl: str, size: int = 1024, in_flight: int = 64) -> Optional[Dict]:
+    """One side of a head-to-head pair (bench/node/pairs.mjs, bench/python/pairs.py,
+    harness/native_pairs.py) in one cell. Rows without a size or in-flight count are the 1 KiB,
+    64-in-flight cells of runs that measured only those."""
+    return next((r for r in rows if r.get("runner") == "pairs" and r.get("pair") == pair and r["impl"] == impl
+                 and r.get("size", 1024) == size and r.get("in_flight", 64) == in_flight), None)
 
 
 def _slope(points: List[tuple]) -> Optional[float]:
@@ -38,6 +41,31 @@ def _slope(points: List[tuple]) -> Optional[float]:
     return sum((p[0] - mx) * (p[1] - my) for p in pts) / den if den else None
 
 
+SIZES = (1024, 16384)
+IN_FLIGHTS = (1, 64)
+
+# The production cells of each runner: (op, backend, the peer's impl, the pair's peer label).
+NODE_CELLS = [
+    ("get", "redis", "connect-redis", "connect-redis"),
+    ("save", "redis", "connect-redis", "connect-redis set"),
+    ("touch", "redis", "connect-redis", "connect-redis touch"),
+    ("get", "sqlite", "better-sqlite3 store", "the better-sqlite3 store"),
+    ("save", "sqlite", "better-sqlite3 store", "the better-sqlite3 store"),
+]
+PYTHON_CELLS = [
+    ("get", "redis", "starsessions RedisStore", "starsessions RedisStore"),
+    ("save", "redis", "starsessions RedisStore", "starsessions RedisStore write"),
+    ("touch", "redis", "redis-py raw", "redis-py EXPIRE"),
+    ("get", "sqlite", "sqlite3 store", "the stdlib sqlite3 store"),
+    ("save", "sqlite", "sqlite3 store", "the stdlib sqlite3 store"),
+]
+BACKEND_NAMES = {"redis": "Redis", "sqlite": "SQLite", "memory": "memory"}
+
+
+def _kib(size: int) -> str:
+    return f"{size // 1024} KiB"
+
+
 def targets(rows: List[Dict]) -> List[Dict]:
     get = dict(op="get", size=1024, in_flight=64)
     t = []
@@ -46,31 +74,59 @@ def targets(rows: List[Dict]) -> List[Dict]:
         met = None if value is None else (value >= goal if higher else value <= goal)
         t.append({"target": name, "ratio": value, "goal": ("≥ " if higher else "≤ ") + f"{goal:g}", "met": met, "note": note})
 
-    def head_to_head(name: str, pair: str, sides: tuple, cells: tuple, goal: float, note: str = "") -> None:
+    def head_to_head(name: str, pair: str, sides: tuple, cells: tuple, goal: float, note: str = "",
+                     size: int = 1024, in_flight: int = 64, field: str = "ops_per_s", higher: bool = True) -> None:
         """The median ratio of a pair's alternating rounds when they ran; else the two matrix
-        cells of one run."""
-        a, b = (_pair_side(rows, pair, impl) for impl in sides)
-        if a and b:
-            value, how = _median_ratio(a["rounds"], b["rounds"]), f"median of {len(a['rounds'])} alternating rounds"
+        cells of one run. `field` is ops_per_s (the rounds' throughput) or p50_us."""
+        a, b = (_pair_side(rows, pair, impl, size, in_flight) for impl in sides)
+        where = dict(op=get["op"], size=size, in_flight=in_flight)
+        rounds = {"ops_per_s": "rounds", "p50_us": "p50_rounds"}[field]
+        if a and b and rounds in a and rounds in b:
+            value, how = _median_ratio(a[rounds], b[rounds]), f"median of {len(a[rounds])} alternating rounds"
         else:
-            value, how = _ratio(rows, {**get, **cells[0]}, {**get, **cells[1]}), "matrix cells, one run"
-        add(name, value, goal, note="; ".join(filter(None, [how, note])))
+            value = _ratio(rows, {**where, **cells[0]}, {**where, **cells[1]}, field)
+            how = "matrix cells, one run"
+        add(name, value, goal, higher=higher, note="; ".join(filter(None, [how, note])))
+
+    def production(runner: str, label: str, cells: list) -> None:
+        """Every production cell of a runner against its peer, at each size and in-flight count."""
+        for op, backend, peer, peer_label in cells:
+            for size in SIZES:
+                for in_flight in IN_FLIGHTS:
+                    head_to_head(f"{label} {BACKEND_NAMES[backend]} {op} vs {peer_label} ({in_flight} in flight, {_kib(size)})",
+                                 f"{runner} {backend} {op}", ("omnisession", peer),
+                                 (dict(runner=runner, impl="omnisession", backend=backend, op=op),
+                                  dict(runner=runner, impl=peer, backend=backend, op=op)),
+                                 1.0, size=size, in_flight=in_flight)
 
     omni_memory = dict(runner="node", impl="omnisession", backend="memory")
     omni_redis = dict(runner="node", impl="omnisession", backend="redis")
     head_to_head("Node memory get vs express-session MemoryStore (64 in flight, 1 KiB)", "node memory get",
                  ("omnisession", "express-session MemoryStore"),
-                 (omni_memory, dict(runner="node", impl="express-session MemoryStore")), 1.5)
-    head_to_head("Node Redis get vs connect-redis (64 in flight, 1 KiB)", "node redis get",
-                 ("omnisession", "connect-redis"), (omni_redis, dict(runner="node", impl="connect-redis")), 1.0)
+                 (omni_memory, dict(runner="node", impl="express-session MemoryStore")), 1.2)
+    production("node", "Node", NODE_CELLS)
+    for size in SIZES:
+        head_to_head(f"Node Redis get vs node-redis raw GET+JSON.parse (64 in flight, {_kib(size)})", "node redis get",
+                     ("omnisession", "node-redis raw"), (omni_redis, dict(runner="node", impl="node-redis raw")), 1.0,
+                     size=size)
+    for size in SIZES:
+        head_to_head(f"Node Redis get p50 at 1 in flight / redis-benchmark -c 1 GET p50 ({_kib(size)})", "node redis get",
+                     ("omnisession", "redis-benchmark"), (omni_redis, dict(runner="redis-benchmark")), 1.5,
+                     size=size, in_flight=1, field="p50_us", higher=False, note="latency: lower is better")
     head_to_head("Node Redis get vs redis-benchmark -c 64 GET (1 KiB)", "node redis get",
                  ("omnisession", "redis-benchmark"), (omni_redis, dict(runner="redis-benchmark")), 0.8)
-    add("Python asyncio Redis get vs redis-py raw GET+json.loads (64 in flight, 1 KiB)",
-        _ratio(rows, dict(runner="python", impl="omnisession", backend="redis", **get),
-               dict(runner="python", impl="redis-py raw", **get)), 2.0)
-    add("Django engine on SQLite vs Django db engine (load+save cycle, 1 KiB)",
+    production("python", "Python asyncio", PYTHON_CELLS)
+    for size in SIZES:
+        head_to_head(f"Python asyncio Redis get vs redis-py raw GET+json.loads (64 in flight, {_kib(size)})",
+                     "python redis get", ("omnisession", "redis-py raw"),
+                     (dict(runner="python", impl="omnisession", backend="redis"), dict(runner="python", impl="redis-py raw")),
+                     1.0, size=size)
+    add("Django engine on SQLite vs Django db engine in WAL mode (load+save cycle, 1 KiB)",
         _ratio(rows, dict(runner="django", impl="omnisession.django", backend="sqlite", op="save", size=1024),
                dict(runner="django", impl="Django db engine", op="save", size=1024)), 3.0)
+    add("Django engine on Redis vs Django cache engine with hiredis (load+save cycle, 1 KiB)",
+        _ratio(rows, dict(runner="django", impl="omnisession.django", backend="redis", op="save", size=1024),
+               dict(runner="django", impl="Django cache engine", op="save", size=1024)), 1.0)
     head_to_head("Rust core Redis get vs omnistorage-core KVS+Redis (64 in flight, 1 KiB)", "native redis get",
                  ("rust get", "go get"), (dict(runner="rust", backend="redis"), dict(runner="go", backend="redis")), 1.5)
     head_to_head("Rust core memory get vs omnistorage-core memory (64 in flight, 1 KiB)", "native memory get",

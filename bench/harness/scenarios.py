@@ -66,9 +66,14 @@ def scenarios(smoke: bool, redis_url: str, tmp: str, out: str, python: str) -> L
         rust.insert(2, "--release")
     return [
         Scenario("node", ["node", "workloads.mjs", *common, "--out", res("node"), "--n", n], node),
-        Scenario("pairs", ["node", "pairs.mjs", *common, "--out", res("pairs"), "--n", "20" if smoke else "20000",
-                           "--rounds", "2" if smoke else "9", "--pool", "20" if smoke else "10000"], node),
+        # Head to head: every production cell in alternating rounds (node/pairs.mjs, python/pairs.py).
+        Scenario("pairs", ["node", "pairs.mjs", *common, "--out", res("pairs"),
+                           *(["--n", "20", "--n1", "10", "--rounds", "2", "--pool", "20"] if smoke else
+                             ["--n", "10000", "--n1", "3000", "--rounds", "5", "--pool", "10000"])], node),
         Scenario("python", [python, "workloads.py", *common, "--out", res("python"), "--n", n], py),
+        Scenario("python-pairs", [python, "pairs.py", *common, "--out", res("python-pairs"),
+                                  *(["--n", "20", "--n1", "10", "--rounds", "2", "--pool", "20"] if smoke else
+                                    ["--n", "5000", "--n1", "1500", "--rounds", "5", "--pool", "5000"])], py),
         Scenario("django-sqlite", [python, "django_bench.py", *common, "--out", res("django-sqlite"),
                                    "--n", "20" if smoke else "3000", "--backend", "sqlite"], py),
         Scenario("django-redis", [python, "django_bench.py", *common, "--out", res("django-redis"),

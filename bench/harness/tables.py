@@ -25,14 +25,17 @@ def targets_table(rows: List[Dict]) -> str:
 
 
 def pairs_table(rows: List[Dict]) -> str:
-    """Each head-to-head side: its median and every round, in the order they ran."""
+    """Each head-to-head side in each cell: its median and every round, in the order they ran."""
     sides = [r for r in rows if r.get("runner") == "pairs" and "rounds" in r]
     if not sides:
         return "_pairs: not run_\n"
-    out = ["| pair | store | median ops/s (p50/p99 µs) | rounds, ops/s |", "|---|---|---|---|"]
+    out = ["| pair | size | in flight | store | median ops/s (p50/p99 µs) | rounds, ops/s | rounds, p50 µs |",
+           "|---|---|---|---|---|---|---|"]
     for r in sides:
         rounds = ", ".join(f"{x / 1000:.1f} k" for x in r["rounds"])
-        out.append(f"| {r['pair']} | {r['impl']} | {_fmt(r)} | {rounds} |")
+        p50s = ", ".join(f"{x:.0f}" for x in r.get("p50_rounds", []))
+        size = f"{r['size'] // 1024} KiB" if "size" in r else ""
+        out.append(f"| {r['pair']} | {size} | {r.get('in_flight', '')} | {r['impl']} | {_fmt(r)} | {rounds} | {p50s} |")
     return "\n".join(out) + "\n"
 
 

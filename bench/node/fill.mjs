@@ -43,7 +43,7 @@ export async function fillRedis(client, prefix, templateId, count) {
     const batch = client.multi()
     for (let j = 0; j < Math.min(10000, count - done); j++) {
       const id = generateSessionId()
-      batch.set(prefix + id, record.replace(templateId, id), { PXAT: expireAt })
+      batch.set(prefix + id, record.replace(templateId, id), { expiration: { type: 'PXAT', value: expireAt } })
       ids.push(id)
     }
     await batch.execAsPipeline()

@@ -75,6 +75,6 @@ for (const backend of ['memory', 'sqlite', 'redis']) {
   await growing.close()
   await baseline.close()
   await client.flushDb()
-  await client.quit()
+  await client.close()
 }
 fs.writeFileSync(arg('out'), JSON.stringify(results, null, 1))

@@ -63,5 +63,5 @@ for (const [impl, backend, mod] of IMPLS) {
     await redis.flushDb()
   }
 }
-await redis.quit()
+await redis.close()
 fs.writeFileSync(arg('out'), JSON.stringify(results, null, 1))

@@ -3,7 +3,12 @@
 import asyncio
 import secrets
 import time
-from typing import Any, Awaitable, Callable, Dict, List
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - bench/requirements.txt pins it
+    uvloop = None
 
 
 def _summary(lat: List[float], secs: float) -> Dict[str, float]:
@@ -41,6 +46,18 @@ def measure_sync(op: Callable[[int], Any], n: int, warmup: int = 0) -> Dict[str,
         op(i)
         lat[i] = time.perf_counter() - t
     return _summary(lat, time.perf_counter() - t0)
+
+
+def run(main: Coroutine[Any, Any, Any]) -> Any:
+    """Runs the asyncio runner under uvloop (the fastest loop an asyncio app can pick, and the one
+    uvicorn picks when it is installed): omnisession and its peers share that one loop."""
+    if uvloop is None:
+        raise SystemExit("uvloop is not installed: pip install -r bench/requirements.txt")
+    return uvloop.run(main)
+
+
+def loop_name() -> str:
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
 def payload(size: int, i: int = 0) -> Dict[str, Any]:

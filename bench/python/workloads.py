@@ -4,18 +4,16 @@
 """
 
 import argparse
-import asyncio
 import json
 import sys
 
-import redis.asyncio as aioredis
-
-from measure import measure, payload
-from stores import Omni, RawRedis, Starsessions
+from measure import loop_name, measure, payload, run
+from stores import Omni, RawRedis, Sqlite3, Starsessions, redis_client
 
 IMPLS = [
     ("omnisession", "memory", Omni),
     ("omnisession", "sqlite", Omni),
+    ("sqlite3 store", "sqlite", Sqlite3),
     ("omnisession", "redis", Omni),
     ("redis-py raw", "redis", RawRedis),
     ("starsessions RedisStore", "redis", Starsessions),
@@ -26,7 +24,7 @@ async def main(a: argparse.Namespace) -> None:
     n, results = a.n, []
     warmup = max(5, n // 20)
     consume = max(5, (n - 2 * warmup) // 2)
-    flusher = aioredis.Redis.from_url(a.redis)
+    flusher, loop = redis_client(a.redis), loop_name()
     for impl, backend, cls in IMPLS:
         for size in map(int, a.sizes.split(",")):
             tag = f"{impl}-{backend}-{size}".replace(" ", "_")
@@ -34,7 +32,7 @@ async def main(a: argparse.Namespace) -> None:
             for in_flight in map(int, a.inflight.split(",")):
                 def row(op, r):
                     results.append({"runner": "python", "impl": impl, "backend": backend, "op": op,
-                                    "size": size, "in_flight": in_flight, **r})
+                                    "size": size, "in_flight": in_flight, "loop": loop, **r})
                 pool = [None] * (n + warmup)
 
                 async def create(i):
@@ -76,4 +74,4 @@ if __name__ == "__main__":
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--sizes", default="1024,16384")
     p.add_argument("--inflight", default="1,64")
-    asyncio.run(main(p.parse_args()))
+    run(main(p.parse_args()))

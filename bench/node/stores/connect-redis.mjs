@@ -7,5 +7,5 @@ export async function open(_backend, ctx) {
   const client = createClient({ url: ctx.redisUrl })
   await client.connect()
   const store = new RedisStore({ client, prefix: `cr:${ctx.tag}:` })
-  return expressAdapter(store, () => client.quit())
+  return expressAdapter(store, () => client.close())
 }

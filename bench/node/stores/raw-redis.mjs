@@ -12,7 +12,7 @@ export async function open(_backend, ctx) {
     async create(i, data) {
       const id = sid()
       const sess = sessionObject({ ...data, userId: `u-${i}` })
-      await client.set(key(id), JSON.stringify(sess), { PX: DAY_MS })
+      await client.set(key(id), JSON.stringify(sess), { expiration: { type: 'PX', value: DAY_MS } })
       held.set(id, sess)
       return { id, user: `u-${i}` }
     },
@@ -23,10 +23,10 @@ export async function open(_backend, ctx) {
     save(id, i) {
       const sess = held.get(id)
       sess.counter = i
-      return client.set(key(id), JSON.stringify(sess), { PX: DAY_MS })
+      return client.set(key(id), JSON.stringify(sess), { expiration: { type: 'PX', value: DAY_MS } })
     },
     touch: (id) => client.pExpire(key(id), DAY_MS),
     rotate: (id) => client.rename(key(id), key(sid())),
-    close: () => client.quit(),
+    close: () => client.close(),
   }
 }
