@@ -27,3 +27,5 @@ export declare class OmnisessionStore {
 export declare function genid(req?: unknown): string
 /** `sess.passport.user`, then `sess.userId`. */
 export declare function defaultUserIdFrom(sess: Record<string, any>): unknown
+
+export { cookieSession, type CookieSessionData, type CookieSessionOptions } from './express-sealed'

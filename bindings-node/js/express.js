@@ -190,3 +190,6 @@ class OmnisessionStore extends session.Store {
 }
 
 module.exports = { OmnisessionStore, genid, defaultUserIdFrom }
+
+// Sealed cookie sessions, in the shape of cookie-session (express-sealed.js).
+module.exports.cookieSession = require('./express-sealed.js').cookieSession

@@ -1,4 +1,4 @@
 import express from './express.js'
 
-export const { OmnisessionStore, genid, defaultUserIdFrom } = express
+export const { OmnisessionStore, genid, defaultUserIdFrom, cookieSession } = express
 export default express

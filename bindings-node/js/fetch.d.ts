@@ -50,3 +50,5 @@ export declare class FetchSessions {
   /** Saves the changes and sets the cookie; resolves to the Response to return. */
   commit<T extends Response | Headers>(session: FetchSession, target: T): Promise<T>
 }
+
+export { CookieSession, CookieSessions, type CookieSessionsOptions } from './sealed'

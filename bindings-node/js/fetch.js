@@ -237,3 +237,8 @@ class FetchSessions {
 }
 
 module.exports = { FetchSessions, FetchSession, HOLD }
+
+// Sealed cookie sessions: the same load/login/logout/commit, the session in the cookie (sealed.js,
+// which requires this file back for HOLD: these lines come after the exports above).
+const { CookieSessions, CookieSession } = require('./sealed.js')
+Object.assign(module.exports, { CookieSessions, CookieSession })

@@ -1,4 +1,4 @@
 import fetchSessions from './fetch.js'
 
-export const { FetchSessions, FetchSession } = fetchSessions
+export const { FetchSessions, FetchSession, CookieSessions, CookieSession } = fetchSessions
 export default fetchSessions

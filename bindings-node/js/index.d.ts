@@ -129,6 +129,12 @@ export type ViolationType =
   | 'site_mismatch'
   | 'malformed_id'
   | 'replayed_id'
+  /** A sealed cookie (Sealer, CookieSessions, cookieSession) that did not open; siteId is '', sessionIdHash and userId null. */
+  | 'cookie_malformed'
+  | 'cookie_tampered'
+  | 'cookie_expired'
+  | 'cookie_oversized'
+  | 'cookie_duplicated'
 
 export interface ViolationEvent {
   type: ViolationType
@@ -258,6 +264,9 @@ export interface SealerOptions {
   cookieName: string
   /** The limit on `name=value` in bytes (default 4096). */
   maxCookieBytes?: number
+  /** Every value that does not open (`cookie_malformed`, `cookie_tampered`, `cookie_expired`, `cookie_oversized`, `cookie_duplicated`), as a Store's onViolation: a throw or rejection is logged and ignored. */
+  onViolation?: (event: ViolationEvent) => void | Promise<void>
+  logger?: Logger
 }
 
 /** What `sealer.seal` seals. */
@@ -279,22 +288,27 @@ export interface SealedSession {
   expiresAt: Date | null
 }
 
-/** Why a cookie value gave no session. */
-export type SealedReason = 'malformed' | 'tampered' | 'expired' | 'oversized'
+/** Why a cookie value gave no session (`duplicated`: the request sent the cookie more than once). */
+export type SealedReason = 'malformed' | 'tampered' | 'expired' | 'oversized' | 'duplicated'
 
-/** What `sealer.open` gives: the session, or null and why. */
-export type SealedOpened = { session: SealedSession } | { session: null; reason: SealedReason }
+/** What `sealer.open` gives for one value: the session (`stale`: sealed by another key than the first, re-seal it), or null and why. */
+export type SealedOpened = { session: SealedSession; stale?: true } | { session: null; reason: Exclude<SealedReason, 'duplicated'> }
+
+/** What `sealer.open` gives for a request's values: as for one value, plus no cookie at all (reason null) and several (`duplicated`). */
+export type SealedRequestOpened = { session: SealedSession; stale?: true } | { session: null; reason: SealedReason | null }
 
 /** What `seedsOpener.open` gives: the JSON, or null and why. */
-export type SeedsOpenedResult = { json: JsonValue } | { json: null; reason: Exclude<SealedReason, 'expired'> }
+export type SeedsOpenedResult = { json: JsonValue } | { json: null; reason: Exclude<SealedReason, 'expired' | 'duplicated'> }
 
 /** Seals whole sessions into cookie values (AES-256-GCM) and opens them: no store involved. */
 export declare class Sealer {
   constructor(options: SealerOptions)
   /** The cookie value for `session`, with a fresh random nonce. */
   seal(session: SealInput): string
-  /** The session in a cookie value, or why there is none; never throws for a string. */
+  /** The session in a cookie value, or why there is none; never throws for a string. A value that does not open raises a violation event. */
   open(value: string, now?: Date): SealedOpened
+  /** The session in a request's values of the cookie: none is `{session: null, reason: null}` (no event), several are `duplicated`. */
+  open(values: readonly string[], now?: Date): SealedRequestOpened
 }
 
 /** Reads cookie values sealed by the seeds' `CookieOverseer` (key of 16, 24 or 32 bytes). */

@@ -146,6 +146,18 @@ function hooksFor(options) {
   return hooks
 }
 
+/**
+ * Seals whole sessions into cookie values and opens them (the native class): `onViolation` gets
+ * the core's `cookie_*` events through the same guard as a store's (a throw or a rejection is
+ * logged and ignored, `at` is a Date).
+ */
+class Sealer extends native.Sealer {
+  constructor(options) {
+    // A Sealer takes no backend: the native side refuses the option by name.
+    super(options, hooksFor(options))
+  }
+}
+
 /** A session store. Open one with `await Store.open(options)`; every operation is a Promise. */
 class Store {
   #native
@@ -237,7 +249,7 @@ module.exports = {
   CODES,
   ManualClock: native.ManualClock,
   MemoryBackend: native.MemoryBackend,
-  Sealer: native.Sealer,
+  Sealer,
   SeedsOpener: native.SeedsOpener,
   hashSessionId: native.hashSessionId,
   generateSessionId: native.generateSessionId,

@@ -1,5 +1,5 @@
 import type { Store, StoreOptions } from './index'
-import type { CookieKey, FetchSession, FetchSessionsOptions } from './fetch'
+import type { CookieKey, CookieSession, CookieSessionsOptions, FetchSession, FetchSessionsOptions } from './fetch'
 
 /** The cookie store of Next.js (`await cookies()` from `next/headers`), as far as sessions use it. */
 export interface CookieStore {
@@ -21,21 +21,27 @@ export interface NextSessionsOptions {
   development?: boolean
 }
 
-export declare class NextSessions {
+/** Sessions sealed in the cookie (CookieSessions): no store; cookie, maxAgeMs, rolling and development as for server-side sessions. */
+export interface NextSealedSessionsOptions extends Omit<NextSessionsOptions, 'store' | 'secret'> {
+  sealed: Pick<CookieSessionsOptions, 'keys' | 'maxCookieBytes' | 'onViolation' | 'logger'>
+}
+
+export declare class NextSessions<S extends FetchSession | CookieSession = FetchSession> {
   private constructor()
   /** This request's session: `get(await cookies())`, in Server Components (read only), Server Actions and Route Handlers. */
-  get(cookieStore: CookieStore): Promise<FetchSession>
+  get(cookieStore: CookieStore): Promise<S>
   /** Stores the changes and sets the cookie; throws, storing nothing, where cookies are read-only (Server Components). */
-  save(session: FetchSession): Promise<FetchSession>
-  /** A new id with the user attached, the old session ended, and the cookie set. */
-  login(session: FetchSession, userId: string | number): Promise<FetchSession>
+  save(session: S): Promise<S>
+  /** A new id with the user attached, the old session ended, and the cookie set (sealed: a fresh seal). */
+  login(session: S, userId: string | number): Promise<S>
   /** Deletes the session and clears the cookie. */
-  logout(session: FetchSession): Promise<FetchSession>
-  /** The process's store, opened if it is not yet. */
+  logout(session: S): Promise<S>
+  /** The process's store, opened if it is not yet (sealed sessions: rejects with CONFIG_INVALID). */
   store(): Promise<Store>
 }
 
 /** The sessions of a Next.js app: call once, in a module of yours. Nothing opens until the first request. */
+export declare function nextSessions(options: NextSealedSessionsOptions): NextSessions<CookieSession>
 export declare function nextSessions(options: NextSessionsOptions): NextSessions
 /** Closes every store the Next entry opened in this process (also done on SIGTERM and SIGINT). */
 export declare function closeStores(): Promise<void>

@@ -12,11 +12,11 @@
 // every edit, and closed when the process is told to stop.
 
 const { Store } = require('./index.js')
-const { FetchSessions, HOLD } = require('./fetch.js')
+const { FetchSessions, CookieSessions, HOLD } = require('./fetch.js')
 const { SessionError } = require('./errors.js')
 const { developmentMode, cookieDefaults } = require('./development.js')
 
-const OPTIONS = new Set(['store', 'secret', 'cookie', 'maxAgeMs', 'rolling', 'development'])
+const OPTIONS = new Set(['store', 'sealed', 'secret', 'cookie', 'maxAgeMs', 'rolling', 'development'])
 const SHARED = Symbol.for('omnisession.next')
 /** The cookie store each session was read from: where save, login and logout write. */
 const JARS = new WeakMap()
@@ -77,8 +77,8 @@ function jarOf(session) {
 }
 
 class NextSessions {
-  // Server-side sessions; a sealed-cookie engine, once there is one, takes this place with the
-  // same load/commit/login/logout.
+  // Server-side sessions (FetchSessions), or with `sealed` the session sealed in the cookie
+  // (CookieSessions, sealed.js): the same load/commit/login/logout.
   #engine
   #storeOptions
 
@@ -88,8 +88,9 @@ class NextSessions {
     for (const key of Object.keys(opts)) {
       if (!OPTIONS.has(key)) throw configError(key, `unknown nextSessions option ${JSON.stringify(key)}`)
     }
-    const { store, cookie = {}, development, ...rest } = opts
-    if (typeof store !== 'object' || store === null || typeof store.login === 'function') {
+    const { store, sealed, cookie = {}, development, ...rest } = opts
+    if (sealed !== undefined && store !== undefined) throw configError('sealed', 'sealed sessions have no store: give store or sealed, not both')
+    if (sealed === undefined && (typeof store !== 'object' || store === null || typeof store.login === 'function')) {
       throw configError('store', 'store must be the options of Store.open, e.g. {backend: "sqlite", path: "sessions.db", allowAnonymous: true}: it is opened on first use')
     }
     if (typeof cookie !== 'object' || cookie === null) throw configError('cookie', 'cookie must be an object of cookie options')
@@ -99,6 +100,14 @@ class NextSessions {
       throw configError('cookie.secure', 'secure: false is for development only: development mode (NODE_ENV=development, or development: true outside production) sends the cookie over http')
     }
     this.#storeOptions = store
+    if (sealed !== undefined) {
+      if (typeof sealed !== 'object' || sealed === null) throw configError('sealed', 'sealed must be the options of CookieSessions: {keys, maxCookieBytes?, onViolation?}')
+      for (const key of ['cookie', 'maxAgeMs', 'rolling']) {
+        if (Object.hasOwn(sealed, key)) throw configError(`sealed.${key}`, `${key} is an option of nextSessions, not of sealed`)
+      }
+      this.#engine = new CookieSessions({ ...sealed, ...rest, cookie: { ...cookieDefaults(dev), ...cookie } })
+      return
+    }
     this.#engine = new FetchSessions({ ...rest, store: lazyStore(store), cookie: { ...cookieDefaults(dev), ...cookie } })
   }
 
@@ -140,6 +149,7 @@ class NextSessions {
 
   /** The process's store (opened if it is not yet), for what sessions do not cover: listByUserId, deleteByUserId. */
   store() {
+    if (this.#storeOptions === undefined) return Promise.reject(configError('store', 'sealed sessions have no store'))
     return storeFor(this.#storeOptions)
   }
 }

@@ -5,7 +5,12 @@
 //! Synchronous on purpose: sealing or opening is microseconds of CPU and touches no store.
 //! Key bytes are copied out of the caller's buffer once, into the core, and never kept on the
 //! JS side: `util.inspect` of either object shows no field.
+//!
+//! A value that does not open raises the core's violation event (`cookie_malformed`, …) through
+//! the same [`JsViolationSink`] a store's `onViolation` uses; `index.js` hands the wrapped
+//! callback in as `hooks.onViolation`, exactly as it does for `Store.open`.
 
+use crate::callbacks::JsViolationSink;
 use crate::convert::{self, Bad};
 use crate::error;
 use crate::options::{self, bad_option, config};
@@ -20,12 +25,20 @@ use omnisession::{
     Timestamp,
 };
 use serde_json::Value;
+use std::sync::Arc;
 
 /// `0000-01-01T00:00:00Z` and `9999-12-31T23:59:59.999Z`: the instants the wire form writes.
 const MIN_MS: f64 = -62_167_219_200_000.0;
 const MAX_MS: f64 = 253_402_300_799_999.0;
 
-const SEALER_FIELDS: [&str; 3] = ["keys", "cookieName", "maxCookieBytes"];
+/// `onViolation` and `logger` are validated and wrapped by `index.js` (they arrive as `hooks`).
+const SEALER_FIELDS: [&str; 5] = [
+    "keys",
+    "cookieName",
+    "maxCookieBytes",
+    "onViolation",
+    "logger",
+];
 const KEY_FIELDS: [&str; 2] = ["id", "key"];
 const SEAL_FIELDS: [&str; 4] = ["userId", "data", "createdAt", "expiresAt"];
 
@@ -139,8 +152,43 @@ fn now_arg(v: Unknown) -> std::result::Result<Timestamp, Error> {
         .unwrap_or_else(|| SystemClock.now()))
 }
 
-/// The cookie value argument of `open`: any string (one holding a lone surrogate cannot be a
-/// sealed value, so it is opened as the empty string would be: malformed).
+/// A cookie value argument of `Sealer#open`: any string, read as UTF-8 with a lone surrogate as
+/// U+FFFD (which no sealed value holds, so it opens as malformed, through the core and its
+/// violation event, like any other bad value).
+fn cookie_arg(field: &str, v: Unknown) -> std::result::Result<String, Error> {
+    if v.get_type().map_err(|e| convert::napi_failure(&e))? != ValueType::String {
+        let what = convert::describe(&v).map_err(|e| convert::napi_failure(&e))?;
+        return Err(
+            Bad::shape(field, format!("{field} must be a string, not {what}")).into_invalid(),
+        );
+    }
+    String::from_unknown(v).map_err(|e| convert::napi_failure(&e))
+}
+
+/// The values argument of `Sealer#open`: one string, or every value of the cookie in a
+/// request (an array of strings: none, one, or several = duplicated).
+fn values_arg(v: Unknown) -> std::result::Result<Vec<String>, Error> {
+    let napi = |e: napi::Error| convert::napi_failure(&e);
+    if v.get_type().map_err(napi)? != ValueType::Object || !v.is_array().map_err(napi)? {
+        if v.get_type().map_err(napi)? != ValueType::String {
+            let what = convert::describe(&v).map_err(napi)?;
+            return Err(Bad::shape(
+                "value",
+                format!("value must be a string or an array of strings, not {what}"),
+            )
+            .into_invalid());
+        }
+        return Ok(vec![cookie_arg("value", v)?]);
+    }
+    let list = Object::from_unknown(v).map_err(napi)?;
+    let len = list.get_array_length().map_err(napi)?;
+    (0..len)
+        .map(|i| cookie_arg(&format!("value[{i}]"), list.get_element(i).map_err(napi)?))
+        .collect()
+}
+
+/// The cookie value argument of `SeedsOpener#open`: any string (one holding a lone surrogate
+/// cannot be a sealed value, so it is opened as the empty string would be: malformed).
 fn value_arg(v: Unknown) -> std::result::Result<Option<String>, Error> {
     if v.get_type().map_err(|e| convert::napi_failure(&e))? != ValueType::String {
         let what = convert::describe(&v).map_err(|e| convert::napi_failure(&e))?;
@@ -218,12 +266,16 @@ pub struct Sealer {
 impl Sealer {
     /// A sealer for the cookie `cookieName`: `keys[0]` seals, every key opens. Each key is an
     /// id (1 to 16 of `[A-Za-z0-9_-]`) and 32 bytes. `CONFIG_INVALID` naming the option.
-    #[napi(constructor, ts_args_type = "options: import('./index').SealerOptions")]
-    pub fn new(env: &Env, options: Unknown) -> Result<Self> {
-        Self::build(options).map_err(|e| error::to_js(env, &e))
+    /// `hooks` comes from `index.js` (`onViolation`, wrapped as a store's is).
+    #[napi(
+        constructor,
+        ts_args_type = "options: import('./index').SealerOptions, hooks?: import('./index').NativeHooks"
+    )]
+    pub fn new(env: &Env, options: Unknown, hooks: Unknown) -> Result<Self> {
+        Self::build(options, hooks).map_err(|e| error::to_js(env, &e))
     }
 
-    fn build(options: Unknown) -> std::result::Result<Self, Error> {
+    fn build(options: Unknown, hooks: Unknown) -> std::result::Result<Self, Error> {
         let obj = convert::object_arg("options", options, false)
             .map_err(|e| bad_option("options", e))?
             .ok_or_else(|| config("options", "new Sealer needs {keys, cookieName}"))?;
@@ -243,7 +295,18 @@ impl Sealer {
             .map_or(DEFAULT_MAX_COOKIE_BYTES, |n| {
                 usize::try_from(n).unwrap_or(usize::MAX)
             });
-        let inner = omnisession::Sealer::new(keys, &cookie_name, max).map_err(rename)?;
+        let mut inner = omnisession::Sealer::new(keys, &cookie_name, max).map_err(rename)?;
+        let hooks =
+            convert::object_arg("hooks", hooks, true).map_err(|e| bad_option("hooks", e))?;
+        if let Some(hooks) = hooks {
+            let on_violation: Option<Function<Value, ()>> = hooks
+                .get_named_property("onViolation")
+                .map_err(|_| config("onViolation", "onViolation must be a function"))?;
+            if let Some(f) = on_violation {
+                let sink = JsViolationSink::new(&f).map_err(|e| convert::napi_failure(&e))?;
+                inner = inner.with_violation_sink(Arc::new(sink));
+            }
+        }
         Ok(Self { inner })
     }
 
@@ -256,20 +319,27 @@ impl Sealer {
             .map_err(|e| error::to_js(env, &e))
     }
 
-    /// The session in a cookie value, or why there is none; never throws for a string.
-    /// `now` (default: the current time) decides expiry.
+    /// The session in a cookie value, or why there is none; never throws for a string. Given
+    /// every value of the cookie in a request (an array), none is `{session: null, reason:
+    /// null}` and several are `duplicated`. `now` (default: the current time) decides expiry.
+    /// Every value that does not open raises a violation event; one that opened under another
+    /// key than the first is `stale: true` (re-seal it to move the client to the current key).
     #[napi(
-        ts_args_type = "value: string, now?: Date",
-        ts_return_type = "import('./index').SealedOpened"
+        ts_args_type = "value: string | readonly string[], now?: Date",
+        ts_return_type = "import('./index').SealedRequestOpened"
     )]
     pub fn open<'e>(&self, env: &'e Env, value: Unknown, now: Unknown) -> Result<Object<'e>> {
-        let (value, now) = value_arg(value)
+        let (values, now) = values_arg(value)
             .and_then(|v| Ok((v, now_arg(now)?)))
             .map_err(|e| error::to_js(env, &e))?;
-        let Some(value) = value else {
-            return no_session(env, "session", Reason::Malformed);
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let Some(opened) = self.inner.open_request(&values, now) else {
+            let mut out = Object::new(env)?;
+            out.set_named_property("session", Null)?;
+            out.set_named_property("reason", Null)?;
+            return Ok(out);
         };
-        match self.inner.open(&value, now) {
+        match opened {
             Opened::Session(s) => {
                 let mut session = Object::new(env)?;
                 match &s.user_id {
@@ -284,6 +354,9 @@ impl Sealer {
                 }
                 let mut out = Object::new(env)?;
                 out.set_named_property("session", session)?;
+                if self.inner.is_stale(values[0]) {
+                    out.set_named_property("stale", true)?;
+                }
                 Ok(out)
             }
             Opened::NoSession(reason) => no_session(env, "session", reason),

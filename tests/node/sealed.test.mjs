@@ -64,9 +64,11 @@ function sealerOf(ids, { cookieName = V1.cookie_name, maxCookieBytes = V1.max_co
   return new Sealer({ keys: ids.map((id) => ({ id, key: unhex(V1.keys[id]) })), cookieName, maxCookieBytes })
 }
 
-function assertSession(got, want, name) {
+/** `stale`: the value opened under another key than the ring's first (an adapter re-seals it). */
+function assertSession(got, want, name, stale = false) {
   assert.ok(got.session, `${name}: ${JSON.stringify(got)}`)
-  assert.deepEqual(Object.keys(got), ['session'], name)
+  assert.deepEqual(Object.keys(got), stale ? ['session', 'stale'] : ['session'], name)
+  if (stale) assert.equal(got.stale, true, name)
   const s = got.session
   assert.deepEqual(Object.keys(s), ['userId', 'data', 'createdAt', 'expiresAt'], name)
   assert.equal(s.userId, want.user_id, name)
@@ -118,7 +120,7 @@ describe('conformance vectors', () => {
     for (const c of V1.open) {
       const sealer = sealerOf(c.ring, { cookieName: c.cookie_name, maxCookieBytes: c.max_cookie_bytes })
       const got = sealer.open(c.value, new Date(ms(c.now)))
-      if (c.expect.session) assertSession(got, c.expect.session, c.name)
+      if (c.expect.session) assertSession(got, c.expect.session, c.name, c.value.split('.')[1] !== c.ring[0])
       else assert.deepEqual(got, { session: null, reason: c.expect.reason }, c.name)
     }
   })
@@ -180,6 +182,8 @@ describe('Sealer', () => {
     const value = sealer([['b', 2]]).seal(sample())
     const aThenB = sealer([['a', 1], ['b', 2]])
     assert.equal(aThenB.open(value, NOW).session.userId, 'user-1')
+    assert.equal(aThenB.open(value, NOW).stale, true, 'opened by a key other than the first')
+    assert.equal(sealer([['b', 2], ['a', 1]]).open(value, NOW).stale, undefined)
     const resealed = aThenB.seal(sample())
     assert.ok(resealed.startsWith('v1.a.'), 'the first key seals')
     const aOnly = sealer([['a', 1]])
@@ -319,6 +323,79 @@ describe('Sealer', () => {
   })
 })
 
+/** Waits for `n` violation events: they are queued to the JS thread, as a store's are. */
+async function eventsOf(list, n) {
+  for (let i = 0; i < 200 && list.length < n; i++) await new Promise((r) => setTimeout(r, 5))
+  await new Promise((r) => setTimeout(r, 20)) // and no more than n
+  return list
+}
+
+describe('a request\'s values and violation events', () => {
+  test('open takes every value of the cookie in a request: none, one, several', () => {
+    const s = sealer([['a', 1]])
+    const value = s.seal(sample())
+    assert.deepEqual(s.open([], NOW), { session: null, reason: null })
+    assert.equal(s.open([value], NOW).session.userId, 'user-1')
+    assert.deepEqual(s.open([value, value], NOW), { session: null, reason: 'duplicated' })
+    assert.deepEqual(s.open([value, 'x', 'y'], NOW), { session: null, reason: 'duplicated' })
+    assert.deepEqual(s.open(['v1.a.x'], NOW), { session: null, reason: 'malformed' })
+    for (const bad of [[5], [value, null], [undefined]]) {
+      throwsCode(() => s.open(bad, NOW), 'SESSION_INVALID', (e) => assert.match(e.details.argument, /^value\[\d\]$/))
+    }
+  })
+
+  test('every value that does not open raises its event, shaped as a store\'s (at a Date, no id, no site)', async () => {
+    const events = []
+    const s = sealer([['a', 1]], { maxCookieBytes: 200, onViolation: (e) => events.push(e) })
+    const value = s.seal({ userId: 'u', createdAt: NOW, expiresAt: new Date(NOW.getTime() + 1000) })
+    const cases = [
+      [() => s.open('v1.a.!!!', NOW), 'cookie_malformed'],
+      [() => s.open(value.slice(0, -2) + (value.endsWith('AA') ? 'BB' : 'AA'), NOW), 'cookie_tampered'],
+      [() => s.open(sealer([['a', 2]]).seal({ createdAt: NOW }), NOW), 'cookie_tampered'],
+      [() => s.open(value, new Date(NOW.getTime() + 1001)), 'cookie_expired'],
+      [() => s.open('x'.repeat(300), NOW), 'cookie_oversized'],
+      [() => s.open([value, value], NOW), 'cookie_duplicated'],
+      [() => s.open('\ud800', NOW), 'cookie_malformed'],
+    ]
+    for (const [fn] of cases) assert.equal(fn().session, null)
+    assert.ok(s.open(value, NOW).session, 'a value that opens raises nothing')
+    assert.deepEqual(s.open([], NOW), { session: null, reason: null }, 'nor does no cookie')
+    await eventsOf(events, cases.length)
+    assert.deepEqual(events.map((e) => e.type), cases.map(([, type]) => type))
+    for (const e of events) {
+      assert.deepEqual(Object.keys(e).sort(), ['at', 'limit', 'message', 'sessionIdHash', 'siteId', 'size', 'type', 'userId'])
+      assert.equal(e.sessionIdHash, null)
+      assert.equal(e.userId, null)
+      assert.equal(e.siteId, '')
+      // `at` is the `now` the value was opened at.
+      assert.ok(e.at instanceof Date, `${e.at}`)
+      assert.equal(e.at.getTime(), NOW.getTime() + (e.type === 'cookie_expired' ? 1001 : 0))
+      assert.match(e.message, /"sid"/)
+    }
+    const oversized = events.find((e) => e.type === 'cookie_oversized')
+    assert.deepEqual([oversized.size, oversized.limit], [304, 200])
+  })
+
+  test('a callback that throws or rejects is logged and ignored; onViolation must be a function', async () => {
+    const warned = []
+    const logger = { warn: (message) => warned.push(message) }
+    let calls = 0
+    const throwing = sealer([['a', 1]], { logger, onViolation: () => { calls++; throw new Error('boom') } })
+    const rejecting = sealer([['a', 1]], { logger, onViolation: async () => { calls++; throw new Error('boom') } })
+    assert.deepEqual(throwing.open('bad', NOW), { session: null, reason: 'malformed' })
+    assert.deepEqual(rejecting.open('bad', NOW), { session: null, reason: 'malformed' })
+    await eventsOf(warned, 4)
+    assert.equal(calls, 2)
+    assert.ok(warned.some((m) => m.includes('onViolation callback threw')), warned.join('\n'))
+    assert.ok(warned.some((m) => m.includes('onViolation callback rejected')), warned.join('\n'))
+    assert.ok(warned.some((m) => m.includes('(cookie_malformed)')), 'the logger hears the event too')
+    for (const onViolation of ['f', 1, {}]) {
+      throwsCode(() => sealer([['a', 1]], { onViolation }), 'CONFIG_INVALID', (e) => assert.equal(e.details.option, 'onViolation'))
+    }
+    throwsCode(() => sealer([['a', 1]], { logger: 5 }), 'CONFIG_INVALID', (e) => assert.equal(e.details.option, 'logger'))
+  })
+})
+
 describe('exports and declarations', () => {
   test('CommonJS and ESM export the same classes', () => {
     const cjs = require('omnisession')
@@ -334,12 +411,16 @@ describe('exports and declarations', () => {
       const text = readFileSync(path.join(ROOT, 'bindings-node/js', file), 'utf8')
       const body = text.match(new RegExp(`export declare class ${className}\\b[^{]*\\{([\\s\\S]*?)\\n\\}`))
       assert.ok(body, `${className} not declared in ${file}`)
-      return [...body[1].matchAll(/^\s{2}(?!static\b|private\b|constructor\b)(\w+)\(/gm)].map((m) => m[1]).sort()
+      return [...new Set([...body[1].matchAll(/^\s{2}(?!static\b|private\b|constructor\b)(\w+)\(/gm)].map((m) => m[1]))].sort()
     }
-    const methods = (proto) =>
-      Object.getOwnPropertyNames(proto)
-        .filter((n) => n !== 'constructor')
-        .sort()
+    // The exported Sealer is index.js's subclass of the native one (it wraps onViolation).
+    const methods = (proto) => {
+      const names = new Set()
+      for (let p = proto; p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+        for (const n of Object.getOwnPropertyNames(p)) if (n !== 'constructor') names.add(n)
+      }
+      return [...names].sort()
+    }
     assert.deepEqual(methods(Sealer.prototype), ['open', 'seal'])
     assert.deepEqual(methods(SeedsOpener.prototype), ['open'])
     for (const [cls, name] of [[Sealer, 'Sealer'], [SeedsOpener, 'SeedsOpener']]) {
