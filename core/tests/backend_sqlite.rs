@@ -651,3 +651,28 @@ async fn a_read_is_served_at_once_and_a_locked_file_is_waited_for_off_the_caller
     release.await.unwrap();
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_is_checkpointed_by_the_store_and_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(options(&path)).await.unwrap();
+    let wal = dir.path().join("s.db-wal");
+    let mut largest = 0;
+    // About 25 MB of records: with no checkpoint the log would hold all of it.
+    for i in 0..1500 {
+        let mut new = user(&format!("u{i}"));
+        new.data.insert("blob".into(), json!("x".repeat(16 * 1024)));
+        store.create(new).await.unwrap();
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        if i % 100 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    assert!(
+        largest < 16 << 20,
+        "the log reached {largest} bytes: checkpoints did not keep up"
+    );
+    assert_eq!(store.count().await.unwrap(), 1500);
+    store.close().await.unwrap();
+}

@@ -44,7 +44,7 @@ use queries::{
     put_tombstone, taken, tombstoned, write_row,
 };
 use rows::RawRow;
-use rusqlite::params;
+use rusqlite::{Connection, params};
 use schema::configure_writer;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -96,6 +96,7 @@ impl SqliteBackend {
                 readers: Arc::new(Semaphore::new(READERS)),
                 quick: Mutex::new(None),
                 quick_off_until_ms: AtomicU64::new(0),
+                checkpointing: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -128,23 +129,13 @@ impl Backend for SqliteBackend {
         admission: Option<&Admission>,
         ctx: WriteCtx,
     ) -> Result<Vec<Session>> {
-        let record = record.clone();
         let admission = admission.copied();
-        self.write(move |c| {
-            in_tx(c, |c| {
-                let id = &record.session.id;
-                if taken(c, id, ctx.now_ms)? {
-                    return Err(conflict(id));
-                }
-                let evicted = match &admission {
-                    Some(a) => admit(c, &record.session, a, ctx)?,
-                    None => Vec::new(),
-                };
-                write_row(c, INSERT_ROW, &record)?;
-                Ok(evicted)
-            })
-        })
-        .await
+        if let Some(done) = self.write_now(|c| insert_tx(c, record, admission.as_ref(), ctx)) {
+            return done;
+        }
+        let record = record.clone();
+        self.write(move |c| insert_tx(c, &record, admission.as_ref(), ctx))
+            .await
     }
 
     async fn modify(
@@ -154,6 +145,10 @@ impl Backend for SqliteBackend {
         admission: Option<&Admission>,
         ctx: WriteCtx,
     ) -> Result<Modified> {
+        let admission = admission.copied();
+        if let Some(done) = self.write_now(|c| modify_tx(c, id, change, admission.as_ref(), ctx)) {
+            return done;
+        }
         let mut writer = self.writer().await;
         let old_id = id.to_owned();
         let current = writer
@@ -186,8 +181,7 @@ impl Backend for SqliteBackend {
             }
         };
         let old_id = id.to_owned();
-        let admission = admission.copied();
-        writer
+        let done = writer
             .run(move |c| {
                 let stored = store_modified(c, &old_id, &current, &record, admission, ctx);
                 let evicted = finish(c, stored)?;
@@ -196,29 +190,22 @@ impl Backend for SqliteBackend {
                     evicted,
                 })
             })
-            .await
+            .await;
+        drop(writer);
+        self.checkpoint_if_due();
+        done
     }
 
     async fn remove(&self, ids: &[String], tombstone: bool, ctx: WriteCtx) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
+        if let Some(done) = self.write_now(|c| remove_tx(c, ids, tombstone, ctx)) {
+            return done;
+        }
         let ids = ids.to_vec();
-        self.write(move |c| {
-            in_tx(c, |c| {
-                let mut removed = 0;
-                for id in &ids {
-                    if delete_row(c, id)? {
-                        removed += 1;
-                        if tombstone {
-                            put_tombstone(c, id, ctx.tombstone_until_ms)?;
-                        }
-                    }
-                }
-                Ok(removed)
-            })
-        })
-        .await
+        self.write(move |c| remove_tx(c, &ids, tombstone, ctx))
+            .await
     }
 
     async fn user_sessions(&self, site: &str, user: &str) -> Result<Vec<Session>> {
@@ -316,4 +303,73 @@ impl Backend for SqliteBackend {
         })
         .await
     }
+}
+
+/// A new record, admitted, in one transaction.
+fn insert_tx(
+    c: &Connection,
+    record: &Record,
+    admission: Option<&Admission>,
+    ctx: WriteCtx,
+) -> Result<Vec<Session>> {
+    in_tx(c, |c| {
+        let id = &record.session.id;
+        if taken(c, id, ctx.now_ms)? {
+            return Err(conflict(id));
+        }
+        let evicted = match admission {
+            Some(a) => admit(c, &record.session, a, ctx)?,
+            None => Vec::new(),
+        };
+        write_row(c, INSERT_ROW, record)?;
+        Ok(evicted)
+    })
+}
+
+/// A whole read-modify-write in one transaction (the calling thread's path; the pool's runs
+/// the change between two blocking calls instead, see the module docs).
+fn modify_tx(
+    c: &Connection,
+    id: &str,
+    change: &Change<'_>,
+    admission: Option<&Admission>,
+    ctx: WriteCtx,
+) -> Result<Modified> {
+    begin(c)?;
+    let current = match load_raw(c, id).and_then(|row| row.map(RawRow::decode).transpose()) {
+        Ok(Some(current)) => current,
+        other => {
+            rollback(c);
+            return other.map(|_| Modified::Missing);
+        }
+    };
+    let record = match change(current.clone()) {
+        Ok(record) => record,
+        Err(e) => {
+            rollback(c);
+            return Err(e);
+        }
+    };
+    let stored = store_modified(c, id, &current, &record, admission.copied(), ctx);
+    let evicted = finish(c, stored)?;
+    Ok(Modified::Written {
+        record: Box::new(record),
+        evicted,
+    })
+}
+
+/// Removes (and tombstones) ids in one transaction.
+fn remove_tx(c: &Connection, ids: &[String], tombstone: bool, ctx: WriteCtx) -> Result<u64> {
+    in_tx(c, |c| {
+        let mut removed = 0;
+        for id in ids {
+            if delete_row(c, id)? {
+                removed += 1;
+                if tombstone {
+                    put_tombstone(c, id, ctx.tombstone_until_ms)?;
+                }
+            }
+        }
+        Ok(removed)
+    })
 }

@@ -2,14 +2,18 @@
 //! abandons), the pool of read connections, the quick reader, and the blocking-pool plumbing
 //! they run on.
 //!
-//! The quick reader serves a read on the calling thread, as better-sqlite3 does, because a
-//! read from a WAL database takes microseconds and the hop to the blocking pool and back costs
-//! ten times more. It only serves what cannot wait on anything but the read itself: the
-//! connection is taken with a try-lock (busy: the pool serves), its busy timeout is zero (a
-//! file locked by another connection is an immediate `SQLITE_BUSY`, and the pool serves, with
-//! its own timeout), and a read that took longer than [`SLOW_READ`] (a cold cache on a slow
-//! disk) turns it off for [`SLOW_PAUSE`], so a slow disk costs the caller's thread at most one
-//! such read per pause.
+//! Reads and writes run on the calling thread when they can, as better-sqlite3 does, because
+//! a read or a write to a WAL database takes microseconds and the hop to the blocking pool and
+//! back costs several times more. Only what cannot wait on anything but itself runs there:
+//! - the connection (the quick reader, or the writer) is taken with a try-lock: if it is busy,
+//!   the pool serves;
+//! - its busy timeout is zero for the call: a file locked by another connection or process is
+//!   an immediate `SQLITE_BUSY`, and the pool serves, with its own timeout;
+//! - a call slower than [`SLOW_CALL`] (a cold cache on a slow disk) turns both off for
+//!   [`SLOW_PAUSE`], so a slow disk costs the caller's thread at most one such call per pause;
+//! - the writer never checkpoints by itself (an automatic checkpoint syncs the file, which can
+//!   take milliseconds): once the write-ahead log passes [`CHECKPOINT_BYTES`], a write schedules
+//!   a passive checkpoint on the pool.
 
 use super::SqliteBackend;
 use super::errors::{join_error, open_error, sql_error};
@@ -27,10 +31,13 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, Semaphore};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most read connections of one backend.
 pub(super) const READERS: usize = 4;
-/// A quick read slower than this was not served from memory.
-const SLOW_READ: Duration = Duration::from_millis(2);
-/// How long the quick reader stays off after a slow read.
+/// A call on the calling thread slower than this was not served from memory.
+const SLOW_CALL: Duration = Duration::from_millis(10);
+/// How long calls on the calling thread stay off after a slow one.
 const SLOW_PAUSE: Duration = Duration::from_secs(1);
+/// The write-ahead log size past which a write schedules a checkpoint (SQLite's automatic
+/// checkpoint, which this replaces, runs at 1000 pages of 4 KiB).
+const CHECKPOINT_BYTES: u64 = 4 << 20;
 
 /// The instant quick reads are measured from.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -52,8 +59,10 @@ pub(super) struct Shared {
     pub(super) readers: Arc<Semaphore>,
     /// The quick reader (module docs), opened by the first read the pool serves.
     pub(super) quick: Mutex<Option<Connection>>,
-    /// Quick reads are off until this instant (ms since [`EPOCH`]) after a slow one.
+    /// Calls on the calling thread are off until this instant (ms since [`EPOCH`]).
     pub(super) quick_off_until_ms: AtomicU64,
+    /// A checkpoint is scheduled or running.
+    pub(super) checkpointing: AtomicBool,
     pub(super) closed: AtomicBool,
 }
 
@@ -69,7 +78,9 @@ impl SqliteBackend {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.writer().await.run(f).await
+        let done = self.writer().await.run(f).await;
+        self.checkpoint_if_due();
+        done
     }
 
     /// Runs `f` on a read connection.
@@ -104,29 +115,90 @@ impl SqliteBackend {
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Option<Result<T>> {
         let shared = &self.shared;
-        if shared.in_memory
-            || shared.closed.load(Ordering::SeqCst)
-            || since_epoch_ms() < shared.quick_off_until_ms.load(Ordering::Relaxed)
-        {
+        if shared.in_memory || !shared.quick_allowed() {
             return None;
         }
         let quick = shared.quick.try_lock().ok()?;
-        let conn = quick.as_ref()?;
-        let started = Instant::now();
-        let result = f(conn);
-        if started.elapsed() > SLOW_READ {
-            let until = since_epoch_ms().saturating_add(SLOW_PAUSE.as_millis() as u64);
-            shared.quick_off_until_ms.store(until, Ordering::Relaxed);
+        shared.timed(|| f(quick.as_ref()?).map_or_else(busy_is_none, |v| Some(Ok(v))))
+    }
+
+    /// Runs `f` (a whole transaction) at once on the writer, when that waits on nothing but the
+    /// write (module docs); `None` when the pool must run it instead.
+    pub(super) fn write_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let shared = &self.shared;
+        if !shared.quick_allowed() {
+            return None;
         }
-        match result {
-            // Locked by another connection: the pool waits for it, off this thread.
-            Err(e) if e.kind() == ErrorKind::BackendUnavailable => None,
-            done => Some(done),
+        let writer = shared.writer.try_lock().ok()?;
+        let conn = writer.as_ref()?;
+        conn.busy_timeout(Duration::ZERO).ok()?;
+        let done = shared.timed(|| f(conn).map_or_else(busy_is_none, |v| Some(Ok(v))));
+        // Not restored, the writer would refuse the next write on the pool at once instead of
+        // waiting for the lock: a failure here is a broken connection, which that write reports.
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        drop(writer);
+        self.checkpoint_if_due();
+        done
+    }
+
+    /// Schedules a passive checkpoint on the pool once the write-ahead log is large (module
+    /// docs); called after every write, on either path.
+    pub(super) fn checkpoint_if_due(&self) {
+        let shared = &self.shared;
+        if shared.in_memory || shared.checkpointing.load(Ordering::Relaxed) {
+            return;
         }
+        let mut wal = shared.path.clone().into_os_string();
+        wal.push("-wal");
+        let due = std::fs::metadata(&wal).is_ok_and(|m| m.len() > CHECKPOINT_BYTES);
+        if !due || shared.checkpointing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shared = Arc::clone(shared);
+        let writer = Arc::clone(&shared.writer);
+        runtime::spawn(async move {
+            let writer = Writer(Some(writer.lock_owned().await));
+            let mut writer = writer;
+            let done = writer
+                .run(|c| {
+                    c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        .map_err(super::errors::sql_error)
+                })
+                .await;
+            if let Err(e) = done {
+                tracing::debug!(target: "omnisession", error = %e, "sqlite checkpoint failed");
+            }
+            shared.checkpointing.store(false, Ordering::SeqCst);
+        });
     }
 }
 
+/// A call that met a locked file: `None`, for the pool to make it wait off the caller's thread.
+fn busy_is_none<T>(e: Error) -> Option<Result<T>> {
+    (e.kind() != ErrorKind::BackendUnavailable).then_some(Err(e))
+}
+
 impl Shared {
+    /// Whether calls on the calling thread are allowed now (open, and no slow call lately).
+    fn quick_allowed(&self) -> bool {
+        !self.closed.load(Ordering::SeqCst)
+            && since_epoch_ms() >= self.quick_off_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f`, turning calls on the calling thread off for a while if it was slow.
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = f();
+        if started.elapsed() > SLOW_CALL {
+            let until = since_epoch_ms().saturating_add(SLOW_PAUSE.as_millis() as u64);
+            self.quick_off_until_ms.store(until, Ordering::Relaxed);
+        }
+        out
+    }
+
     /// Opens the quick reader if it is not open yet (on the blocking pool: opening reads the
     /// file). A failure leaves it closed; the pool serves every read then.
     fn open_quick(&self) {
