@@ -6,7 +6,15 @@
 //! binding) at microsecond precision, `datetime`'s own. Key bytes are never put in a message or
 //! a repr. Sealing and opening are microsecond CPU work on owned data, so the GIL is released
 //! around the core call (which costs nothing to arrange) but nothing else is done off-thread.
+//!
+//! `on_violation` gets the core's events (`cookie_malformed`, ...) through the store's one
+//! mechanism ([`crate::callbacks`]): queued to the dispatcher thread, then a sync callback runs on
+//! the event loop that was running where `open` was called (as an `AsyncStore`'s runs on its
+//! loop), or on the dispatcher thread when none was (as a blocking `Store`'s), and a coroutine is
+//! scheduled on that loop. The loop is looked up per call because one sealer serves both: a
+//! Starlette app's requests on uvicorn's loop, a Django view on a worker thread.
 
+use crate::callbacks::{PySink, Sink};
 use crate::convert::{data_from_py, datetime, datetime_micros, value_to_py};
 use crate::error::IntoPyResult;
 use crate::{config, invalid, type_name, user_arg};
@@ -15,8 +23,10 @@ use omnisession::{
     SeedsOpened, SeedsOpener as CoreSeedsOpener, SystemClock, Timestamp,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex, PoisonError};
 
 type CoreResult<T> = Result<T, Error>;
 
@@ -110,16 +120,57 @@ fn outcome<'py>(
     Ok(d)
 }
 
-/// A cookie value argument: a str that is not valid Unicode (a lone surrogate) cannot be a
-/// sealed value, so it opens as `malformed` instead of raising.
-fn value_arg(value: &Bound<'_, PyAny>) -> CoreResult<Option<String>> {
+/// A cookie value argument. A str that is not valid Unicode (a lone surrogate) cannot be a
+/// sealed value: it goes to the core with U+FFFD in place of each surrogate (the same length in
+/// UTF-8), which refuses it as malformed and reports it, instead of raising here.
+fn value_arg(value: &Bound<'_, PyAny>) -> CoreResult<String> {
     let s = value.cast::<PyString>().map_err(|_| {
         invalid(
             format!("value must be a str, not {}", type_name(value)),
             "value",
         )
     })?;
-    Ok(s.to_cow().ok().map(std::borrow::Cow::into_owned))
+    Ok(s.to_string_lossy().into_owned())
+}
+
+/// `Sealer.open`'s value: a str (one cookie value) or a list or tuple of str (every value the
+/// request sent under the cookie's name, from zero to several).
+fn values_arg(value: &Bound<'_, PyAny>) -> CoreResult<Vec<String>> {
+    if value.is_instance_of::<PyString>() {
+        return Ok(vec![value_arg(value)?]);
+    }
+    let bad = || {
+        invalid(
+            format!(
+                "value must be a str or a list of str, not {}",
+                type_name(value)
+            ),
+            "value",
+        )
+    };
+    if !(value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>()) {
+        return Err(bad());
+    }
+    value
+        .try_iter()
+        .map_err(|_| bad())?
+        .map(|item| {
+            item.map_err(|_| bad())
+                .and_then(|item| value_arg(&item).map_err(|_| bad()))
+        })
+        .collect()
+}
+
+/// The running event loop of this thread (`asyncio._get_running_loop()`), if any.
+fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
+    static GET: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let get = GET.get_or_try_init(py, || {
+        py.import("asyncio")
+            .and_then(|m| m.getattr("_get_running_loop"))
+            .map(Bound::unbind)
+    })?;
+    let found = get.bind(py).call0()?;
+    Ok((!found.is_none()).then_some(found))
 }
 
 /// `max_cookie_bytes`: a non-negative int (0 is refused by the core, naming the option).
@@ -138,11 +189,56 @@ fn max_bytes_arg(m: &Bound<'_, PyAny>) -> CoreResult<usize> {
     })
 }
 
+/// The sealer that reports to `on_violation` from one event loop (or from none).
+type Reporting = (Option<Py<PyAny>>, Arc<CoreSealer>);
+
 /// Seals sessions into cookie values and opens them: the first key seals, every key opens.
 #[pyclass(frozen, module = "omnisession._native")]
 pub struct Sealer {
+    /// Reports its events to the log only.
     inner: CoreSealer,
+    /// The ring's ids, the sealing key's first (shown by `repr`).
     key_ids: Vec<String>,
+    on_violation: Option<Py<PyAny>>,
+    /// `inner` with a sink for `on_violation` on the loop last seen by `open` (one per process
+    /// under uvicorn; rebuilt, a clone of the key ring, when another loop or none calls).
+    reporting: Mutex<Option<Reporting>>,
+}
+
+impl Sealer {
+    /// The sealer `open` uses here: `inner`, or one that also hands its events to
+    /// `on_violation` on the running loop of the caller.
+    fn opener(&self, py: Python<'_>) -> PyResult<Option<Arc<CoreSealer>>> {
+        let Some(callback) = &self.on_violation else {
+            return Ok(None);
+        };
+        let event_loop = running_loop(py)?;
+        let mut cached = self
+            .reporting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((cached_loop, sealer)) = cached.as_ref() {
+            let same = match (cached_loop, &event_loop) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.bind(py).is(b),
+                _ => false,
+            };
+            if same {
+                return Ok(Some(Arc::clone(sealer)));
+            }
+        }
+        let event_loop = event_loop.map(Bound::unbind);
+        let sink = Sink(PySink::new(
+            callback.clone_ref(py),
+            event_loop.as_ref().map(|l| l.clone_ref(py)),
+        ));
+        let sealer = Arc::new(self.inner.clone().with_violation_sink(Arc::new(sink)));
+        let previous = cached.replace((event_loop, Arc::clone(&sealer)));
+        // The previous loop is released after the lock: its last reference may run Python code.
+        drop(cached);
+        drop(previous);
+        Ok(Some(sealer))
+    }
 }
 
 #[pymethods]
@@ -150,13 +246,14 @@ impl Sealer {
     #[new]
     // `None` is the default (as an option given as None is unset in `Store.open`).
     #[pyo3(
-        signature = (keys, cookie_name, max_cookie_bytes=None),
-        text_signature = "(keys, cookie_name, max_cookie_bytes=4096)"
+        signature = (keys, cookie_name, max_cookie_bytes=None, on_violation=None),
+        text_signature = "(keys, cookie_name, max_cookie_bytes=4096, on_violation=None)"
     )]
     fn new(
         keys: &Bound<'_, PyAny>,
         cookie_name: &Bound<'_, PyAny>,
         max_cookie_bytes: Option<&Bound<'_, PyAny>>,
+        on_violation: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let args = (|| {
             let (ring, ids) = keys_arg(keys)?;
@@ -170,11 +267,23 @@ impl Sealer {
                 None => Ok(omnisession::sealed::DEFAULT_MAX_COOKIE_BYTES),
                 Some(m) => max_bytes_arg(m),
             }?;
-            Ok((ring, ids, name, max))
+            let on_violation = match on_violation.filter(|c| !c.is_none()) {
+                None => None,
+                Some(c) if c.is_callable() => Some(c.clone().unbind()),
+                Some(_) => {
+                    return Err(config("on_violation", "on_violation must be callable"));
+                }
+            };
+            Ok((ring, ids, name, max, on_violation))
         })();
-        let (ring, key_ids, name, max) = args.into_py_result()?;
+        let (ring, key_ids, name, max, on_violation) = args.into_py_result()?;
         let inner = CoreSealer::new(ring, &name, max).into_py_result()?;
-        Ok(Self { inner, key_ids })
+        Ok(Self {
+            inner,
+            key_ids,
+            on_violation,
+            reporting: Mutex::new(None),
+        })
     }
 
     /// The cookie value for a session (a fresh random nonce each time).
@@ -212,7 +321,11 @@ impl Sealer {
         py.detach(|| self.inner.seal(&session)).into_py_result()
     }
 
-    /// `{"session": {...} | None, "reason": None | str}`; never raises for a str `value`.
+    /// `{"session": {...} | None, "reason": None | str}`; never raises for a str or a list of
+    /// str. A list holds every value the request sent under the cookie's name: none gives
+    /// `{"session": None, "reason": None}` (no cookie, nothing reported), several give
+    /// `"duplicated"`. A session that opened under another key than the first also has
+    /// `"stale": True` (re-seal it to move the client to the current key), as in Node.
     #[pyo3(signature = (value, now=None))]
     fn open<'py>(
         &self,
@@ -220,20 +333,27 @@ impl Sealer {
         value: &Bound<'py, PyAny>,
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let value = value_arg(value).into_py_result()?;
+        let values = values_arg(value).into_py_result()?;
         let at = instant_arg(now, "now")
             .into_py_result()?
             .unwrap_or_else(self::now);
-        let opened = match value {
-            Some(v) => py.detach(|| self.inner.open(&v, at)),
-            None => Opened::NoSession(Reason::Malformed),
-        };
+        let reporting = self.opener(py)?;
+        let sealer = reporting.as_deref().unwrap_or(&self.inner);
+        let opened = py.detach(|| {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            sealer.open_request(&values, at)
+        });
         match opened {
-            Opened::Session(s) => {
+            None => outcome(py, "session", None, None),
+            Some(Opened::Session(s)) => {
                 let s = session_to_py(py, s)?.into_any();
-                outcome(py, "session", Some(s), None)
+                let out = outcome(py, "session", Some(s), None)?;
+                if self.inner.is_stale(&values[0]) {
+                    out.set_item("stale", true)?;
+                }
+                Ok(out)
             }
-            Opened::NoSession(r) => outcome(py, "session", None, Some(r)),
+            Some(Opened::NoSession(r)) => outcome(py, "session", None, Some(r)),
         }
     }
 
@@ -286,10 +406,8 @@ impl SeedsOpener {
         py: Python<'py>,
         value: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let opened = match value_arg(value).into_py_result()? {
-            Some(v) => py.detach(|| self.inner.open(&v)),
-            None => SeedsOpened::NoSession(Reason::Malformed),
-        };
+        let value = value_arg(value).into_py_result()?;
+        let opened = py.detach(|| self.inner.open(&value));
         match opened {
             SeedsOpened::Json(json) => {
                 let json = value_to_py(py, &json)?;

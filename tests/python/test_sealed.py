@@ -6,7 +6,9 @@ The v1 seal vectors give exact values for a fixed nonce, which only the Rust tes
 choose (``seal_with_nonce`` is test-only and not exposed: reusing a nonce breaks AES-GCM). Here
 each seal vector's value is opened back to its session, and a fresh seal of that session has
 the same length and key id and opens to the same session (core/tests/sealed.rs checks the
-bytes). Datetimes carry microseconds, so a vector's nanoseconds are truncated to them."""
+bytes; tests/interop/test_sealed_interop.py decrypts Python's seals with node:crypto and finds
+each vector's exact payload). Datetimes carry microseconds, so a vector's nanoseconds are
+truncated to them. Then ``open`` of a request's list of values, and the violation events."""
 
 from __future__ import annotations
 
@@ -102,6 +104,8 @@ def test_v1_open_vectors(case: Dict[str, Any]) -> None:
     got = s.open(case["value"], ts(case["now"]))
     if "session" in case["expect"]:
         want: Dict[str, Any] = {"session": session_of(case["expect"]["session"]), "reason": None}
+        if not case["value"].startswith(f"v1.{case['ring'][0]}."):
+            want["stale"] = True  # opened under another key than the first: to be re-sealed
     else:
         want = {"session": None, "reason": case["expect"]["reason"]}
     assert got == want
@@ -175,6 +179,9 @@ def test_rotation_new_key_in_front_still_opens_old_values() -> None:
     a_then_b = sealer(("a", 1), ("b", 2))
     opened = a_then_b.open(value, NOW)
     assert opened["session"] is not None and opened["session"]["data"] == {"x": 1}
+    assert opened.get("stale") is True  # b is not the sealing key any more
+    assert "stale" not in sealer(("b", 2), ("a", 1)).open(value, NOW)
+    assert a_then_b.open([value], NOW).get("stale") is True
     resealed = a_then_b.seal("u", data={"x": 1}, created_at=NOW)
     assert resealed.startswith("v1.a.")
     assert sealer(("a", 1)).open(resealed, NOW)["session"] is not None
@@ -322,3 +329,122 @@ def test_exported_from_the_package() -> None:
     assert "Sealer" in omnisession.__all__ and "SeedsOpener" in omnisession.__all__
     assert omnisession.Sealer is Sealer
 
+
+
+# --- a request's values, and the violation events ------------------------------------------------
+
+
+def test_open_takes_every_value_of_a_request() -> None:
+    events: List[Dict[str, Any]] = []
+    s = Sealer([("a", bytes([1]) * 32)], "sid", on_violation=events.append)
+    value = s.seal("u", data={"x": 1}, created_at=NOW)
+    # None sent: no session, no reason, nothing reported.
+    assert s.open([], NOW) == {"session": None, "reason": None}
+    assert s.open((), NOW) == {"session": None, "reason": None}
+    one = s.open([value], NOW)
+    assert one == s.open(value, NOW) == s.open((value,), NOW) and one["session"] is not None
+    # Several (even the same value twice): which one the browser meant is unknowable.
+    assert s.open([value, value], NOW) == {"session": None, "reason": "duplicated"}
+    assert s.open(["junk", value, "v1.a.AAAA"], NOW)["reason"] == "duplicated"
+    assert s.open(["\ud800"], NOW)["reason"] == "malformed"
+    for bad in ([value, 1], [b"v1"], None, b"v1.a.AAAA", {value}, 7):
+        with pytest.raises(SessionInvalidError) as e:
+            s.open(bad, NOW)  # type: ignore[arg-type]
+        assert e.value.details["argument"] == "value"
+    assert omnisession._native._flush_callbacks(5.0)
+    assert [e["type"] for e in events] == ["cookie_duplicated", "cookie_duplicated", "cookie_malformed"]
+
+
+def test_every_refusal_is_a_violation_event() -> None:
+    events: List[Dict[str, Any]] = []
+    s = Sealer([("a", bytes([1]) * 32)], "sid", 256, on_violation=events.append)
+    live = s.seal("u", data={}, created_at=NOW, expires_at=NOW)
+    other = sealer(("a", 2), max_cookie_bytes=256).seal(data={})
+    cases = [
+        ("nope", "malformed"),
+        (other, "tampered"),
+        (live, "expired"),
+        ("v1.a." + "A" * 300, "oversized"),
+        ("\ud800\ud800", "malformed"),
+    ]
+    for value, reason in cases:
+        at = NOW + timedelta(seconds=1) if reason == "expired" else NOW
+        assert s.open(value, at) == {"session": None, "reason": reason}
+    assert s.open(live, NOW)["session"] is not None  # a good value reports nothing
+    assert omnisession._native._flush_callbacks(5.0)
+    assert [e["type"] for e in events] == [f"cookie_{r}" for _, r in cases]
+    for e in events:
+        assert set(e) == {"type", "session_id_hash", "user_id", "site_id", "size", "limit", "message", "at"}
+        assert e["session_id_hash"] is None and e["user_id"] is None and e["site_id"] == ""
+        assert '"sid"' in e["message"] and e["at"].tzinfo is not None
+    oversized = events[3]
+    assert oversized["size"] == len("sid=v1.a.") + 300 and oversized["limit"] == 256
+    assert events[2]["at"] == NOW + timedelta(seconds=1)
+    for e in events:  # the value itself is never in an event
+        assert other not in e["message"] and live not in e["message"]
+
+
+def test_on_violation_is_delivered_as_a_stores() -> None:
+    """Queued, then: without a running loop on the dispatcher thread (as a blocking Store's);
+    from code on a loop, on that loop (as an AsyncStore's), a coroutine awaited there; a
+    callback that raises is logged and never reaches open."""
+    import asyncio
+    import threading
+
+    seen: List[Any] = []
+
+    def sync_cb(event: Dict[str, Any]) -> None:
+        try:
+            loop: Any = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        seen.append((event["type"], threading.get_ident(), loop))
+
+    s = Sealer([("a", bytes(32))], "sid", on_violation=sync_cb)
+    s.open("bad")
+    assert omnisession._native._flush_callbacks(5.0)
+    ((kind, thread, loop),) = seen
+    assert kind == "cookie_malformed" and loop is None and thread != threading.get_ident()  # the dispatcher
+
+    async def on_a_loop() -> None:
+        seen.clear()
+        s.open(["x", "y"])
+        assert omnisession._native._flush_callbacks(5.0)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert seen == [("cookie_duplicated", threading.get_ident(), asyncio.get_running_loop())]
+
+        awaited: List[str] = []
+
+        async def async_cb(event: Dict[str, Any]) -> None:
+            await asyncio.sleep(0)
+            awaited.append(event["type"])
+
+        a = Sealer([("a", bytes(32))], "sid", on_violation=async_cb)
+        a.open("bad")
+        assert omnisession._native._flush_callbacks(5.0)
+        for _ in range(100):
+            if awaited:
+                break
+            await asyncio.sleep(0.01)
+        assert awaited == ["cookie_malformed"]
+
+    asyncio.run(on_a_loop())
+    asyncio.run(on_a_loop())  # another loop later: delivered on that one
+
+    def boom(event: Dict[str, Any]) -> None:
+        raise ValueError("callback bug")
+
+    b = Sealer([("a", bytes(32))], "sid", on_violation=boom)
+    assert b.open("bad")["reason"] == "malformed"
+    assert omnisession._native._flush_callbacks(5.0)
+
+
+@pytest.mark.parametrize("callback", [1, "print", object()])
+def test_on_violation_must_be_callable(callback: Any) -> None:
+    with pytest.raises(ConfigInvalidError) as e:
+        Sealer([("a", bytes(32))], "sid", on_violation=callback)
+    assert e.value.details["option"] == "on_violation"
+    Sealer([("a", bytes(32))], "sid", None, None)  # None: unset

@@ -18,11 +18,14 @@ from typing import (
     Union,
 )
 
+from typing_extensions import NotRequired
+
 from .types import JSON as _JSON
 from .types import Duration as _Duration
 from .types import Session as _Session
 from .types import SessionPage as _SessionPage
 from .types import UserId as _UserId
+from .types import Violation as _Violation
 
 # A write's new expiry instead of a ttl: an instant (one in the past = expired) or never.
 _ExpiresAt = Union[datetime, Literal["never"]]
@@ -167,7 +170,7 @@ class MemoryBackend:
     def __new__(cls) -> MemoryBackend: ...
 
 # Why a sealed cookie value gave no session.
-_Reason = Literal["malformed", "tampered", "expired", "oversized"]
+_Reason = Literal["malformed", "tampered", "expired", "oversized", "duplicated"]
 
 class _SealedSession(TypedDict):
     user_id: Optional[str]
@@ -175,9 +178,12 @@ class _SealedSession(TypedDict):
     created_at: datetime
     expires_at: Optional[datetime]
 
+# session and reason both None: the request sent no value (``open([])``). ``stale`` (only
+# present, True, when so): it opened under another key than the first; re-seal it.
 class _SealedOpened(TypedDict):
     session: Optional[_SealedSession]
     reason: Optional[_Reason]
+    stale: NotRequired[bool]
 
 class _SeedsOpened(TypedDict):
     json: _JSON
@@ -189,7 +195,8 @@ class Sealer:
         cls,
         keys: Iterable[Tuple[str, Union[bytes, bytearray]]],
         cookie_name: str,
-        max_cookie_bytes: int = 4096,
+        max_cookie_bytes: Optional[int] = 4096,
+        on_violation: Optional[Callable[[_Violation], Any]] = None,
     ) -> Sealer: ...
     def seal(
         self,
@@ -199,7 +206,10 @@ class Sealer:
         created_at: Optional[datetime] = None,
         expires_at: Optional[datetime] = None,
     ) -> str: ...
-    def open(self, value: str, now: Optional[datetime] = None) -> _SealedOpened: ...
+    # A str, or every value of the cookie in one request (none, one, several = "duplicated").
+    def open(
+        self, value: Union[str, List[str], Tuple[str, ...]], now: Optional[datetime] = None
+    ) -> _SealedOpened: ...
     @property
     def cookie_name(self) -> str: ...
     @property
