@@ -4,6 +4,7 @@
 //! its record is gone, so a crash leaves at most a stale id there, never a hidden session.
 
 use super::keys::PENDING;
+use super::rewrite::Rewritten;
 use super::{
     MAX_ATTEMPTS, RedisBackend, Step, conflict, index_of, member_of, nonce, parse_evicted, pxat,
     scripts, too_busy,
@@ -198,18 +199,16 @@ impl RedisBackend {
                     .script(&scripts::REFRESH, &[idx], &[new_id, &member, &now])
                     .await?;
             }
+            // The record step sends only what changed, as on a single node (`rewrite.rs`); its
+            // index is in another slot, refreshed just above.
             return Ok(
-                match self
-                    .cas(old_id, old_wire, &record.wire, &pxat(record))
-                    .await?
-                    .as_str()
-                {
-                    "ok" => Some(Modified::Written {
+                match self.rewrite(old_wire, record, None, ctx.now_ms).await? {
+                    Rewritten::Done => Some(Modified::Written {
                         record: Box::new(record.clone()),
                         evicted: Vec::new(),
                     }),
-                    "missing" => Some(Modified::Missing),
-                    _ => None,
+                    Rewritten::Missing => Some(Modified::Missing),
+                    Rewritten::Changed(_) => None,
                 },
             );
         }

@@ -1,5 +1,5 @@
-//! Single node: a write that keeps the session's id and index (a patch, an update, a touch),
-//! sending Redis only what it needs.
+//! A write that keeps the session's id and index (a patch, an update, a touch), sending Redis
+//! only what it needs: the whole step on a single node, the record's step on a cluster.
 //!
 //! Every string that enters a Lua script costs the server about 1.2 µs per KiB (measured on
 //! Redis 7.0: a script that only receives a 16 KiB argument takes 21 µs, against 1 µs for a
@@ -90,7 +90,8 @@ fn change_of<'a>(old: &[u8], new: &'a [u8]) -> Option<(usize, &'a [u8])> {
 }
 
 impl RedisBackend {
-    /// Writes `record` over `old_wire` under the same id and index (see the module docs).
+    /// Writes `record` over `old_wire` under the same id and index (see the module docs); with
+    /// `idx` `None` the index is left alone (not indexed, or on a cluster, refreshed apart).
     pub(super) async fn rewrite(
         &self,
         old_wire: &str,

@@ -173,8 +173,8 @@ if ARGV[13] == '1' then go_add(go_new, ARGV[5], ARGV[4]) end
 return out
 ";
 
-/// Single node: rewrites a record under the same id and index (`rewrite.rs` says why this
-/// way). KEYS: session, index (the session key when none). ARGV: length, head and tail of the
+/// Rewrites a record under the same id and index (`rewrite.rs` says why this way). KEYS:
+/// session, index (the session key when none or, on a cluster, refreshed apart). ARGV: length, head and tail of the
 /// record the change started from, offset (`` = whole record), the bytes to write there (or
 /// the whole new record), PXAT (`` = none), id, member (`` = not indexed), now. Returns
 /// `{'ok'}`, `{'missing'}` or `{'changed', current record}`.
