@@ -5,10 +5,12 @@
 //!   waiting (a memory-backend operation, a refused argument) returns a future that is already
 //!   done, so `await` returns at once.
 //! - Anything else finishes on the runtime and queues its result for its loop. Only the result
-//!   that finds the queue empty takes the GIL, once, to schedule a drain with
-//!   `call_soon_threadsafe`; the drain settles everything queued by then. Taking the GIL from a
-//!   runtime thread for every result (pyo3-async-runtimes' way) makes each completion wait for
-//!   the loop to let go of the GIL, one at a time.
+//!   that finds the queue empty wakes the loop, which then settles everything queued by then.
+//!   The wake is one byte written to a socket the loop watches (`add_reader`): no GIL and no
+//!   thread besides the runtime's. A loop without `add_reader` (Windows' proactor) is woken with
+//!   `call_soon_threadsafe` instead, which needs the GIL, taken once per drain on the blocking
+//!   pool. Taking the GIL from a runtime thread for every result (pyo3-async-runtimes' way)
+//!   makes each completion wait for the loop to let go of the GIL, one at a time.
 //!
 //! A future cancelled in Python is skipped when its result arrives; the operation itself runs
 //! to its end, so a cancelled write is either done or not started, never half done.
@@ -18,7 +20,10 @@ use crate::runtime::{self, Guard};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::io::{Read as _, Write as _};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 /// Runs `fut` as an asyncio awaitable of the running loop.
@@ -68,6 +73,8 @@ type Waiting = Vec<(Py<PyAny>, PyResult<Out>)>;
 struct Queue {
     event_loop: Py<PyAny>,
     waiting: Mutex<Waiting>,
+    /// The end of the socket the loop watches, once it watches it (module docs).
+    wake: OnceLock<UnixStream>,
 }
 
 /// Each loop's queue, held by the loop (a weak key: it goes with the loop).
@@ -91,13 +98,31 @@ impl Queue {
         let queue = Arc::new(Queue {
             event_loop: event_loop.clone().unbind(),
             waiting: Mutex::new(Vec::new()),
+            wake: OnceLock::new(),
         });
+        let (wake, woken) = match UnixStream::pair() {
+            Ok((w, r)) if w.set_nonblocking(true).is_ok() && r.set_nonblocking(true).is_ok() => {
+                (Some(w), Some(r))
+            }
+            _ => (None, None),
+        };
+        let fd = woken.as_ref().map(AsRawFd::as_raw_fd);
         let drain = Bound::new(
             py,
             Drain {
                 queue: Arc::clone(&queue),
+                woken,
             },
         )?;
+        if let (Some(fd), Some(wake)) = (fd, wake) {
+            // Refused (a loop without readers), the queue keeps `call_soon_threadsafe`.
+            if event_loop
+                .call_method1(pyo3::intern!(py, "add_reader"), (fd, &drain))
+                .is_ok()
+            {
+                let _ = queue.wake.set(wake);
+            }
+        }
         queues.set_item(event_loop, drain)?;
         Ok(queue)
     }
@@ -116,6 +141,11 @@ impl Queue {
         if !first {
             return;
         }
+        if let Some(wake) = self.wake.get() {
+            // A full socket already holds a wake the loop has not read: nothing is lost.
+            let _ = (&*wake).write(&[1]);
+            return;
+        }
         // The GIL is taken on the blocking pool (never on an async worker) and only while
         // the interpreter is not exiting; refused, the results are dropped with their loop.
         runtime::handle().spawn_blocking(move || {
@@ -125,6 +155,7 @@ impl Queue {
             Python::attach(|py| {
                 let drain = Drain {
                     queue: Arc::clone(&self),
+                    woken: None,
                 };
                 let scheduled = self.event_loop.bind(py).call_method1(
                     pyo3::intern!(py, "call_soon_threadsafe"),
@@ -147,11 +178,19 @@ impl Queue {
 #[pyclass(frozen, module = "omnisession._native")]
 struct Drain {
     queue: Arc<Queue>,
+    /// The end of the wake socket the loop reads, if it has one.
+    woken: Option<UnixStream>,
 }
 
 #[pymethods]
 impl Drain {
     fn __call__(&self, py: Python<'_>) {
+        if let Some(woken) = &self.woken {
+            // Every wake byte before taking the queue: a result queued after the take wakes
+            // the loop again.
+            let mut bytes = [0u8; 64];
+            while matches!((&*woken).read(&mut bytes), Ok(n) if n > 0) {}
+        }
         let waiting = std::mem::take(&mut *self.queue.lock());
         for (future, result) in waiting {
             if let Err(e) = settle(py, future.bind(py), result) {
