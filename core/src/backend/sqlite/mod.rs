@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::session::Session;
 use async_trait::async_trait;
 use errors::{conflict, open_error, sql_error};
-use pool::{READERS, Shared, blocking, close_connection, connect};
+use pool::{READERS, Shared, blocking, close_connection, connect, count_wal_pages};
 use queries::{
     DELETE_SITE, INSERT_ROW, SELECT_PAGE, SELECT_USER, count_live, delete_row, load_raw,
     put_tombstone, taken, tombstoned, write_row,
@@ -84,9 +84,13 @@ impl SqliteBackend {
                 Error::unavailable(format!("sqlite: cannot create {}: {e}", path.display()))
             })?;
         }
-        let writer = connect(&path).map_err(|e| open_error(&path, &e))?;
+        let mut writer = connect(&path).map_err(|e| open_error(&path, &e))?;
         configure_writer(&writer, in_memory)
             .map_err(|e| e.with("path", path.display().to_string()))?;
+        let wal_pages = Arc::new(AtomicU64::new(0));
+        if !in_memory {
+            count_wal_pages(&mut writer, &wal_pages)?;
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 path,
@@ -96,6 +100,7 @@ impl SqliteBackend {
                 readers: Arc::new(Semaphore::new(READERS)),
                 quick: Mutex::new(None),
                 quick_off_until_ms: AtomicU64::new(0),
+                wal_pages,
                 checkpointing: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
             }),

@@ -12,8 +12,9 @@
 //! - a call slower than [`SLOW_CALL`] (a cold cache on a slow disk) turns both off for
 //!   [`SLOW_PAUSE`], so a slow disk costs the caller's thread at most one such call per pause;
 //! - the writer never checkpoints by itself (an automatic checkpoint syncs the file, which can
-//!   take milliseconds): once the write-ahead log passes [`CHECKPOINT_BYTES`], a write schedules
-//!   a passive checkpoint on the pool.
+//!   take milliseconds): its commit hook ([`count_wal_pages`], which replaces SQLite's automatic
+//!   checkpoint) counts the pages in the write-ahead log, and past [`CHECKPOINT_PAGES`] a write
+//!   schedules a passive checkpoint on the pool.
 
 use super::SqliteBackend;
 use super::errors::{join_error, open_error, sql_error};
@@ -35,9 +36,9 @@ pub(super) const READERS: usize = 4;
 const SLOW_CALL: Duration = Duration::from_millis(10);
 /// How long calls on the calling thread stay off after a slow one.
 const SLOW_PAUSE: Duration = Duration::from_secs(1);
-/// The write-ahead log size past which a write schedules a checkpoint (SQLite's automatic
-/// checkpoint, which this replaces, runs at 1000 pages of 4 KiB).
-const CHECKPOINT_BYTES: u64 = 4 << 20;
+/// The write-ahead log length, in pages, past which a write schedules a checkpoint (where
+/// SQLite's automatic checkpoint, which this replaces, runs).
+const CHECKPOINT_PAGES: u64 = 1000;
 
 /// The instant quick reads are measured from.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -61,6 +62,8 @@ pub(super) struct Shared {
     pub(super) quick: Mutex<Option<Connection>>,
     /// Calls on the calling thread are off until this instant (ms since [`EPOCH`]).
     pub(super) quick_off_until_ms: AtomicU64,
+    /// Pages in the write-ahead log after the writer's last commit.
+    pub(super) wal_pages: Arc<AtomicU64>,
     /// A checkpoint is scheduled or running.
     pub(super) checkpointing: AtomicBool,
     pub(super) closed: AtomicBool,
@@ -148,13 +151,9 @@ impl SqliteBackend {
     /// docs); called after every write, on either path.
     pub(super) fn checkpoint_if_due(&self) {
         let shared = &self.shared;
-        if shared.in_memory || shared.checkpointing.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut wal = shared.path.clone().into_os_string();
-        wal.push("-wal");
-        let due = std::fs::metadata(&wal).is_ok_and(|m| m.len() > CHECKPOINT_BYTES);
-        if !due || shared.checkpointing.swap(true, Ordering::SeqCst) {
+        if shared.wal_pages.load(Ordering::Relaxed) < CHECKPOINT_PAGES
+            || shared.checkpointing.swap(true, Ordering::SeqCst)
+        {
             return;
         }
         let shared = Arc::clone(shared);
@@ -307,6 +306,20 @@ impl Drop for Writer {
             rollback(conn);
         }
     }
+}
+
+/// Makes `writer` count the pages of the write-ahead log after each commit into `pages`,
+/// which also turns SQLite's automatic checkpoint off for it (module docs).
+pub(super) fn count_wal_pages(writer: &mut Connection, pages: &Arc<AtomicU64>) -> Result<()> {
+    let pages = Arc::clone(pages);
+    writer
+        .wal_hook(Some(
+            move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
+                pages.store(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
+                Ok(())
+            },
+        ))
+        .map_err(super::errors::sql_error)
 }
 
 /// A new connection with the busy timeout every connection of this backend has.

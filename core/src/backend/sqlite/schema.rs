@@ -55,10 +55,6 @@ pub(super) fn configure_writer(conn: &Connection, in_memory: bool) -> Result<()>
     }
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(opening)?;
-    // Checkpoints are scheduled on the pool (`pool.rs`): one run by a commit could sync the file
-    // on the caller's thread.
-    conn.pragma_update(None, "wal_autocheckpoint", 0)
-        .map_err(opening)?;
     in_tx(conn, |c| {
         let version: i64 = c
             .pragma_query_value(None, "user_version", |row| row.get(0))
