@@ -66,6 +66,36 @@ def _kib(size: int) -> str:
     return f"{size // 1024} KiB"
 
 
+def size_label(size: int) -> str:
+    """256 B, 2 KiB, 16 KiB."""
+    return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
+
+
+# Sealed cookie sessions (bench/node/sealed.mjs, bench/python/sealed.py): one request's open +
+# seal, omnisession first, in alternating rounds. (label, pair, peer impl, sizes, in-flight counts)
+SEALED_SIZES = (256, 2048)
+SEALED_TARGETS = [
+    ("Node sealed cookie seal+open vs iron-session", "node sealed cookie", "iron-session", (1, 64),
+     "one request: open + seal; iron-session's unsealData + sealData"),
+    ("Django sealed cookie engine vs signed_cookies", "django sealed engine", "Django signed_cookies", (1,),
+     "one request: SessionStore(value), load, a key set, save"),
+]
+# Measured and shown beside them (tables.md), not a target.
+SEALED_PAIRS = SEALED_TARGETS + [
+    ("Python Sealer.open+seal vs django.core.signing loads+dumps", "python sealed raw", "django.core.signing", (1,),
+     "signed_cookies' own signing calls"),
+]
+
+
+def sealed_ratio(rows: List[Dict], pair: str, peer: str, size: int, in_flight: int) -> Optional[tuple]:
+    """(median of the per-round ratios, the omnisession side, the peer's side) of a sealed cell."""
+    a = _pair_side(rows, pair, "omnisession", size, in_flight)
+    b = _pair_side(rows, pair, peer, size, in_flight)
+    if not (a and b and "rounds" in a and "rounds" in b):
+        return None
+    return _median_ratio(a["rounds"], b["rounds"]), a, b
+
+
 def targets(rows: List[Dict]) -> List[Dict]:
     get = dict(op="get", size=1024, in_flight=64)
     t = []
@@ -121,6 +151,13 @@ def targets(rows: List[Dict]) -> List[Dict]:
                      "python redis get", ("omnisession", "redis-py raw"),
                      (dict(runner="python", impl="omnisession", backend="redis"), dict(runner="python", impl="redis-py raw")),
                      1.0, size=size)
+    for label, pair, peer, in_flights, what in SEALED_TARGETS:
+        for size in SEALED_SIZES:
+            for in_flight in in_flights:
+                got = sealed_ratio(rows, pair, peer, size, in_flight)
+                where = f"{in_flight} in flight, {size_label(size)}" if len(in_flights) > 1 else size_label(size)
+                add(f"{label} ({where})", got and got[0], 1.0,
+                    note=f"median of {len(got[1]['rounds'])} alternating rounds; {what}" if got else what)
     add("Django engine on SQLite vs Django db engine in WAL mode (load+save cycle, 1 KiB)",
         _ratio(rows, dict(runner="django", impl="omnisession.django", backend="sqlite", op="save", size=1024),
                dict(runner="django", impl="Django db engine", op="save", size=1024)), 3.0)

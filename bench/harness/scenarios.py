@@ -74,6 +74,14 @@ def scenarios(smoke: bool, redis_url: str, tmp: str, out: str, python: str) -> L
         Scenario("python-pairs", [python, "pairs.py", *common, "--out", res("python-pairs"),
                                   *(["--n", "20", "--n1", "10", "--rounds", "2", "--pool", "20"] if smoke else
                                     ["--n", "5000", "--n1", "1500", "--rounds", "5", "--pool", "5000"])], py),
+        # Sealed cookie sessions: one request's open + seal against iron-session (Node) and Django's
+        # signed_cookies (its engine, and the signing calls under it), in alternating rounds.
+        Scenario("sealed", ["node", "sealed.mjs", "--out", res("sealed"),
+                            *(["--n", "20", "--n1", "10", "--rounds", "2", "--pool", "20"] if smoke else
+                              ["--n", "5000", "--n1", "3000", "--rounds", "5", "--pool", "1000"])], node),
+        Scenario("python-sealed", [python, "sealed.py", "--out", res("python-sealed"),
+                                   *(["--n", "20", "--rounds", "2", "--pool", "20"] if smoke else
+                                     ["--n", "5000", "--rounds", "5", "--pool", "1000"])], py),
         Scenario("django-sqlite", [python, "django_bench.py", *common, "--out", res("django-sqlite"),
                                    "--n", "20" if smoke else "3000", "--backend", "sqlite"], py),
         Scenario("django-redis", [python, "django_bench.py", *common, "--out", res("django-redis"),

@@ -2,7 +2,7 @@
 
 from typing import Dict, List
 
-from .ratios import targets
+from .ratios import SEALED_PAIRS, SEALED_SIZES, sealed_ratio, size_label, targets
 
 OPS = ["get", "create", "save", "touch", "rotate", "deleteByUserId"]
 
@@ -34,8 +34,28 @@ def pairs_table(rows: List[Dict]) -> str:
     for r in sides:
         rounds = ", ".join(f"{x / 1000:.1f} k" for x in r["rounds"])
         p50s = ", ".join(f"{x:.0f}" for x in r.get("p50_rounds", []))
-        size = f"{r['size'] // 1024} KiB" if "size" in r else ""
+        size = size_label(r["size"]) if "size" in r else ""
         out.append(f"| {r['pair']} | {size} | {r.get('in_flight', '')} | {r['impl']} | {_fmt(r)} | {rounds} | {p50s} |")
+    return "\n".join(out) + "\n"
+
+
+def sealed_table(rows: List[Dict]) -> str:
+    """Each sealed cookie cell: both sides, their cookies, and the median of the per-round ratios."""
+    out = ["| pair | size | in flight | omnisession ops/s (p50/p99 µs) | peer | peer ops/s (p50/p99 µs) "
+           "| cookie bytes (omnisession / peer) | ratio (median) | per-round ratios |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for label, pair, peer, in_flights, _ in SEALED_PAIRS:
+        for size in SEALED_SIZES:
+            for in_flight in in_flights:
+                got = sealed_ratio(rows, pair, peer, size, in_flight)
+                if got is None:
+                    continue
+                ratio, a, b = got
+                per_round = ", ".join(f"{x / y:.2f}" for x, y in zip(a["rounds"], b["rounds"]) if y)
+                out.append(f"| {label} | {size_label(size)} | {in_flight} | {_fmt(a)} | {b.get('api', peer)} | {_fmt(b)} "
+                           f"| {a.get('cookie_bytes', '')} / {b.get('cookie_bytes', '')} | {ratio:.2f} | {per_round} |")
+    if len(out) == 2:
+        return "_sealed: not run_\n"
     return "\n".join(out) + "\n"
 
 

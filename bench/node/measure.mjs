@@ -33,6 +33,22 @@ export function payload(size, i = 0) {
   return { user: `user-${i}`, cart: [1, 2, 3], blob: 'x'.repeat(Math.max(0, size - 64)) }
 }
 
+const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+
+/** Session data whose JSON is about `size` bytes, shaped as `payload` but with a blob of
+ *  pseudo-random base62 text (ids, tokens) instead of a run of `x`: what a cookie carries, and
+ *  what does not compress to nothing (Django's signed_cookies compresses before it signs). The
+ *  same generator as bench/python/measure.py's, so both runners seal the same bytes. */
+export function tokenPayload(size, i = 0) {
+  let x = ((i + 1) * 7919) & 0x7fffffff
+  let blob = ''
+  for (let k = Math.max(0, size - 64); k > 0; k--) {
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff
+    blob += BASE62[(x >>> 16) % 62]
+  }
+  return { user: `user-${i}`, cart: [1, 2, 3], blob }
+}
+
 export function arg(name, fallback) {
   const at = process.argv.indexOf(`--${name}`)
   return at >= 0 ? process.argv[at + 1] : fallback

@@ -2,4 +2,4 @@
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
-export const { Store, ManualClock, generateSessionId } = require('../..')
+export const { Store, ManualClock, Sealer, generateSessionId } = require('../..')

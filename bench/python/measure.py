@@ -65,5 +65,21 @@ def payload(size: int, i: int = 0) -> Dict[str, Any]:
     return {"user": f"user-{i}", "cart": [1, 2, 3], "blob": "x" * max(0, size - 64)}
 
 
+BASE62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def token_payload(size: int, i: int = 0) -> Dict[str, Any]:
+    """Session data whose JSON is about `size` bytes, shaped as `payload` but with a blob of
+    pseudo-random base62 text (ids, tokens) instead of a run of `x`: what a cookie carries, and
+    what does not compress to nothing (Django's signed_cookies compresses before it signs). The
+    same generator as bench/node/measure.mjs's, so both runners seal the same bytes."""
+    x = ((i + 1) * 7919) & 0x7FFFFFFF
+    out = []
+    for _ in range(max(0, size - 64)):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        out.append(BASE62[(x >> 16) % 62])
+    return {"user": f"user-{i}", "cart": [1, 2, 3], "blob": "".join(out)}
+
+
 def sid() -> str:
     return secrets.token_urlsafe(24)
