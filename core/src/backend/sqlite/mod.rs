@@ -139,7 +139,7 @@ impl Backend for SqliteBackend {
             return done;
         }
         let record = record.clone();
-        self.write(move |c| insert_tx(c, &record, admission.as_ref(), ctx))
+        self.write_small(move |c| insert_tx(c, &record, admission.as_ref(), ctx))
             .await
     }
 
@@ -155,6 +155,15 @@ impl Backend for SqliteBackend {
             return done;
         }
         let mut writer = self.writer().await;
+        // The writer is ours: the whole step runs here unless the file is locked (`pool.rs`).
+        if let Some(done) = writer
+            .conn()
+            .and_then(|c| self.run_now(c, |c| modify_tx(c, id, change, admission.as_ref(), ctx)))
+        {
+            drop(writer);
+            self.checkpoint_if_due();
+            return done;
+        }
         let old_id = id.to_owned();
         let current = writer
             .run(move |c| {
@@ -209,7 +218,7 @@ impl Backend for SqliteBackend {
             return done;
         }
         let ids = ids.to_vec();
-        self.write(move |c| remove_tx(c, &ids, tombstone, ctx))
+        self.write_small(move |c| remove_tx(c, &ids, tombstone, ctx))
             .await
     }
 

@@ -14,7 +14,8 @@
 //! - the writer never checkpoints by itself (an automatic checkpoint syncs the file, which can
 //!   take milliseconds): its commit hook ([`count_wal_pages`], which replaces SQLite's automatic
 //!   checkpoint) counts the pages in the write-ahead log, and past [`CHECKPOINT_PAGES`] a write
-//!   schedules a passive checkpoint on the pool.
+//!   schedules a checkpoint on the pool: passive on a connection of its own while writes go on,
+//!   then on the writer for what they added, so the log starts over.
 
 use super::SqliteBackend;
 use super::errors::{join_error, open_error, sql_error};
@@ -75,13 +76,35 @@ impl SqliteBackend {
         Writer(Some(Arc::clone(&self.shared.writer).lock_owned().await))
     }
 
-    /// Runs `f` on the writer connection (`f` opens and ends its own transaction).
+    /// Runs `f` on the writer connection (`f` opens and ends its own transaction), on the
+    /// blocking pool.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let done = self.writer().await.run(f).await;
+        self.checkpoint_if_due();
+        done
+    }
+
+    /// [`write`](Self::write) for a transaction of one session's size (an insert, a removal):
+    /// once the writer is this operation's, `f` runs right where it is (a runtime thread, or
+    /// the caller's when the writer was free) unless the file is locked by another process or
+    /// calls there are off (module docs). A write queued behind another then costs no hop to
+    /// the blocking pool and back, so queued writes drain at the speed of writes on the
+    /// caller's thread.
+    pub(super) async fn write_small<T, F>(&self, f: F) -> Result<T>
+    where
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut writer = self.writer().await;
+        let done = match writer.conn().and_then(|c| self.run_now(c, &f)) {
+            Some(done) => done,
+            None => writer.run(f).await,
+        };
+        drop(writer);
         self.checkpoint_if_due();
         done
     }
@@ -131,19 +154,31 @@ impl SqliteBackend {
         &self,
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Option<Result<T>> {
+        let writer = self.shared.writer.try_lock().ok()?;
+        let done = self.run_now(writer.as_ref()?, f);
+        drop(writer);
+        if done.is_some() {
+            self.checkpoint_if_due();
+        }
+        done
+    }
+
+    /// Runs `f` on `conn` (the writer, held by the caller) where it is, with a zero busy
+    /// timeout; `None` when the file is locked by another connection or calls here are off.
+    pub(super) fn run_now<T>(
+        &self,
+        conn: &Connection,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Option<Result<T>> {
         let shared = &self.shared;
         if !shared.quick_allowed() {
             return None;
         }
-        let writer = shared.writer.try_lock().ok()?;
-        let conn = writer.as_ref()?;
         conn.busy_timeout(Duration::ZERO).ok()?;
         let done = shared.timed(|| f(conn).map_or_else(busy_is_none, |v| Some(Ok(v))));
         // Not restored, the writer would refuse the next write on the pool at once instead of
         // waiting for the lock: a failure here is a broken connection, which that write reports.
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
-        drop(writer);
-        self.checkpoint_if_due();
         done
     }
 
@@ -157,16 +192,26 @@ impl SqliteBackend {
             return;
         }
         let shared = Arc::clone(shared);
-        let writer = Arc::clone(&shared.writer);
         runtime::spawn(async move {
-            let writer = Writer(Some(writer.lock_owned().await));
-            let mut writer = writer;
-            let done = writer
-                .run(|c| {
-                    c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                        .map_err(super::errors::sql_error)
-                })
-                .await;
+            let passive = |c: &Connection| {
+                c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    .map_err(super::errors::sql_error)
+            };
+            // The bulk on a connection of its own, beside the writes that go on meanwhile;
+            // then the frames they added, on the writer, so that the log's next write can
+            // start it over (a checkpoint that never catches up with the writes lets it grow).
+            let path = shared.path.clone();
+            let side = blocking(move || {
+                let c = connect(&path).map_err(super::errors::sql_error)?;
+                passive(&c)
+            });
+            let done = match side.await {
+                Ok(()) => {
+                    let mut writer = Writer(Some(Arc::clone(&shared.writer).lock_owned().await));
+                    writer.run(move |c| passive(c)).await
+                }
+                Err(e) => Err(e),
+            };
             if let Err(e) = done {
                 tracing::debug!(target: "omnisession", error = %e, "sqlite checkpoint failed");
             }
@@ -276,7 +321,7 @@ impl Shared {
 pub(super) struct Writer(Option<OwnedMutexGuard<Option<Connection>>>);
 
 impl Writer {
-    fn conn(&self) -> Option<&Connection> {
+    pub(super) fn conn(&self) -> Option<&Connection> {
         self.0.as_deref().and_then(Option::as_ref)
     }
 
