@@ -28,6 +28,9 @@ class SessionError extends Error {
     this.name = 'SessionError'
     this.code = code
     this.details = details && typeof details === 'object' ? details : {}
+    // Set by the native side from the core: the session has ended (SESSION_NOT_FOUND or
+    // SESSION_EXPIRED), which a request cycle treats as no session rather than a failure.
+    this.gone = false
   }
 }
 

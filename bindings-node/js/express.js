@@ -16,7 +16,6 @@ const { diff, isPlainObject } = require('./diff.js')
 const LOADED = new WeakMap()
 
 /** Codes that mean "the session is gone": the write is dropped, nothing is re-created. */
-const GONE = new Set(['SESSION_NOT_FOUND', 'SESSION_EXPIRED'])
 
 /** express-session's `genid`: omnisession ids (32 random bytes, base64url). */
 const genid = () => generateSessionId()
@@ -72,7 +71,7 @@ function sessionOf(s) {
 
 /** A write whose session ended meanwhile (logout, expiry) is dropped: logout wins. */
 function unlessGone(err) {
-  if (!GONE.has(err && err.code)) throw err
+  if (!(err && err.gone === true)) throw err
 }
 
 /** Calls an express-session callback outside the promise chain (a throwing callback is not a rejection). */

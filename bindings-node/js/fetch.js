@@ -13,7 +13,6 @@ const { cookieHeaderOf, sinkOf } = require('./carriers.js')
 const { generateSessionId } = require('./index.js')
 
 const OPTIONS = new Set(['store', 'secret', 'cookie', 'maxAgeMs', 'rolling'])
-const GONE = new Set(['SESSION_NOT_FOUND', 'SESSION_EXPIRED'])
 // next.js's way to the cookie a client must keep if a write is lost (see #holding); not public.
 const HOLD = Symbol('omnisession.fetch.hold')
 
@@ -167,7 +166,7 @@ class FetchSessions {
         try {
           await write.run()
         } catch (err) {
-          if (!GONE.has(err && err.code)) throw err
+          if (!(err && err.gone === true)) throw err
           session.destroyed = true // deleted (logout) or expired meanwhile: nothing is re-created
         }
       }

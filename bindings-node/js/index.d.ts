@@ -24,6 +24,8 @@ export declare class SessionError extends Error {
   readonly name: 'SessionError'
   readonly code: ErrorCode
   readonly details: Record<string, unknown>
+  /** The session has ended (`SESSION_NOT_FOUND` or `SESSION_EXPIRED`): a request cycle treats it as no session. */
+  readonly gone: boolean
 }
 
 /** Plain JSON: what session data may hold. */

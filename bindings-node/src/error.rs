@@ -23,15 +23,18 @@ fn build<'e>(env: &'e Env, e: &Error) -> napi::Result<Unknown<'e>> {
         e.to_string(),
         Value::Object(e.details().clone()),
     );
-    if let Some(class) = &crate::env_data::get(env)?.error_class {
-        return class.borrow_back(env)?.new_instance(args.into());
-    }
-    let global = env.get_global()?;
-    let ctor: Function<String, Unknown> = global.get_named_property("Error")?;
-    let err = ctor.new_instance(args.1)?;
-    let mut obj = Object::from_unknown(err)?;
-    obj.set_named_property("code", args.0)?;
-    obj.set_named_property("details", args.2)?;
+    let mut obj = if let Some(class) = &crate::env_data::get(env)?.error_class {
+        Object::from_unknown(class.borrow_back(env)?.new_instance(args.into())?)?
+    } else {
+        let global = env.get_global()?;
+        let ctor: Function<String, Unknown> = global.get_named_property("Error")?;
+        let mut obj = Object::from_unknown(ctor.new_instance(args.1)?)?;
+        obj.set_named_property("code", args.0)?;
+        obj.set_named_property("details", args.2)?;
+        obj
+    };
+    // The core's classification, so an adapter asks `err.gone` instead of listing codes.
+    obj.set_named_property("gone", e.kind().is_gone())?;
     Ok(obj.to_unknown())
 }
 

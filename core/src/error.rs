@@ -39,6 +39,13 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Whether the kind says the session has ended (never existed, deleted, rotated away or
+    /// expired): a host's request cycle treats it as no session, not as a failure. Node shows
+    /// it as `err.gone`, Python as the common base class `SessionGoneError`.
+    pub const fn is_gone(self) -> bool {
+        matches!(self, ErrorKind::SessionNotFound | ErrorKind::SessionExpired)
+    }
+
     /// Every kind, in the order of docs/design.md (used by catalogue tests).
     pub const ALL: [ErrorKind; 11] = [
         ErrorKind::SessionInvalid,

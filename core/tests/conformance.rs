@@ -431,6 +431,9 @@ fn check_outcome(
 ) -> Result<(), String> {
     match (result, step.get("error").and_then(Value::as_str)) {
         (Err(e), Some(code)) if e.code() == code => {
+            if e.kind().is_gone() != GONE_CODES.iter().any(|g| g == code) {
+                return Err(format!("{code}: is_gone is {}", e.kind().is_gone()));
+            }
             let want = step.get("details").cloned().unwrap_or(json!({}));
             subset(&want, &Value::Object(e.details().clone()), "details")
         }
@@ -576,6 +579,15 @@ fn compare_violations(got: &[Violation], want: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The codes that say the session has ended (`error_codes.json`): every error met is checked.
+static GONE_CODES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/error_codes.json");
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("error_codes.json"))
+            .expect("error_codes.json is JSON");
+    serde_json::from_value(doc["gone_codes"].clone()).expect("gone_codes is a list of codes")
+});
 
 fn vector_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance");

@@ -24,6 +24,9 @@ function nodeOptions(canonical) {
   return Object.fromEntries(Object.entries(canonical).map(([k, v]) => [nodeName(k), v]))
 }
 
+// The codes that say the session has ended: every error met is checked against them.
+const GONE = new Set(JSON.parse(readFileSync(path.join(VECTORS, 'error_codes.json'), 'utf8')).gone_codes)
+
 const files = readdirSync(VECTORS)
   // cookies.json and adapters.json are the cookie modules' and the adapters' specs, with runners of their own.
   .filter((f) => f.endsWith('.json') && !['schema.json', 'cookies.json', 'adapters.json'].includes(f))
@@ -235,6 +238,7 @@ function checkOutcome(step, outcome, expect) {
     assert.ok(outcome.error, `expected ${step.error}, got ${JSON.stringify(outcome.value)}`)
     assert.ok(outcome.error instanceof SessionError, `not a SessionError: ${outcome.error}`)
     assert.equal(outcome.error.code, step.error, outcome.error.message)
+    assert.equal(outcome.error.gone, GONE.has(step.error), `gone of ${step.error}`)
     const want = { ...(step.details ?? {}) }
     if (typeof want.option === 'string') want.option = nodeName(want.option)
     subset(want, outcome.error.details, 'details')

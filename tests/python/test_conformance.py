@@ -17,6 +17,8 @@ from omnisession import ManualClock, SessionError, hash_session_id
 from conftest import BACKENDS, backend_options
 
 VECTORS = pathlib.Path(__file__).resolve().parents[1] / "conformance"
+# The codes that say the session has ended: every error met is checked against them.
+GONE = set(json.loads((VECTORS / "error_codes.json").read_text())["gone_codes"])
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
 DURATIONS = {"default_ttl", "max_lifetime", "idle_timeout", "cleanup_interval", "tombstone_ttl"}
 
@@ -264,6 +266,7 @@ class Runner:
         assert "error" in step, f"unexpected {e!r} {e.details}"
         assert e.code == step["error"], f"expected {step['error']}, got {e.code}: {e}"
         assert type(e) is omnisession.error_class(e.code)
+        assert isinstance(e, omnisession.SessionGoneError) == (e.code in GONE), e.code
         subset(step.get("details", {}), e.details, "details")
 
     async def close(self) -> None:

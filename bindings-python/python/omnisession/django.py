@@ -43,7 +43,7 @@ from django.utils import timezone  # type: ignore[import-untyped]
 
 from ._diff import changes
 from ._native import Store
-from .exceptions import SessionConflictError, SessionExpiredError, SessionInvalidError, SessionNotFoundError
+from .exceptions import SessionConflictError, SessionGoneError, SessionInvalidError
 from .types import Session, Violation
 
 __all__ = ["SessionStore", "get_store", "reset_store", "list_user_sessions", "revoke_user_sessions"]
@@ -108,7 +108,7 @@ def _not_revived() -> Iterator[None]:
     """A session deleted meanwhile (a logout in a parallel request) stays deleted."""
     try:
         yield
-    except (SessionNotFoundError, SessionExpiredError):
+    except SessionGoneError:
         raise UpdateError from None
 
 

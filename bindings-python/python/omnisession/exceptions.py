@@ -13,6 +13,7 @@ __all__ = [
     "SessionInvalidError",
     "SessionNotSerializableError",
     "SessionSizeExceededError",
+    "SessionGoneError",
     "SessionNotFoundError",
     "SessionExpiredError",
     "SessionLimitExceededError",
@@ -72,13 +73,18 @@ class SessionSizeExceededError(SessionError):
     code = "SESSION_SIZE_EXCEEDED"
 
 
-class SessionNotFoundError(SessionError):
+class SessionGoneError(SessionError):
+    """The session has ended: the base of ``SessionNotFoundError`` and ``SessionExpiredError``
+    (the core's ``ErrorKind::is_gone``), which a request cycle treats as no session."""
+
+
+class SessionNotFoundError(SessionGoneError):
     """No live session of this site has that id (``SESSION_NOT_FOUND``)."""
 
     code = "SESSION_NOT_FOUND"
 
 
-class SessionExpiredError(SessionError):
+class SessionExpiredError(SessionGoneError):
     """The session has expired (``SESSION_EXPIRED``)."""
 
     code = "SESSION_EXPIRED"

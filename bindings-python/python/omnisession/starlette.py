@@ -44,7 +44,7 @@ from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence,
 from ._cookie import MaxAge, Secret, SessionCookie
 from ._diff import changes
 from ._native import AsyncStore
-from .exceptions import ConfigInvalidError, SessionExpiredError, SessionNotFoundError
+from .exceptions import ConfigInvalidError, SessionGoneError
 from .types import Duration, Session, UserId
 
 __all__ = ["SessionMiddleware", "SessionState", "SessionCookie", "login", "logout", "rotate", "set_expiry"]
@@ -53,7 +53,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 
 # A session ended by another request (a logout) or by its lifetime while this one ran.
-_GONE = (SessionNotFoundError, SessionExpiredError)
 # SessionCookie's option names, as this middleware spells them.
 _OPTION_NAMES = {"name": "cookie_name", "secret": "secret_keys"}
 
@@ -117,7 +116,7 @@ class SessionState:
                 record = await store.patch(self._record["id"], set_, unset, ttl=self._ttl)
             else:
                 return
-        except _GONE:
+        except SessionGoneError:
             self._end()  # logged out by a parallel request: the logout wins
             return
         # A new session, or a new lifetime: the browser learns it.
@@ -144,7 +143,7 @@ class SessionState:
             return
         try:
             self._record = await (await self._mw.get_store()).rotate(self._record["id"])
-        except _GONE:
+        except SessionGoneError:
             self._end()
             return
         self._new_cookie = True

@@ -97,7 +97,7 @@ impl Store {
                 match signed_in {
                     Ok(session) => return Ok(session),
                     // Nothing live to sign in on: a new session, as from no session at all.
-                    Err(e) if is_gone(&e) => {}
+                    Err(e) if e.kind().is_gone() => {}
                     Err(e) => return Err(e),
                 }
             } else {
@@ -131,7 +131,7 @@ impl Store {
         loop {
             match self.update(update.clone()).await {
                 // An expired session was removed by the update: its id is free again.
-                Err(e) if is_gone(&e) => {}
+                Err(e) if e.kind().is_gone() => {}
                 other => return other,
             }
             turns += 1;
@@ -172,12 +172,4 @@ impl Store {
             }
         }
     }
-}
-
-/// Whether an error means there is no live session to act on.
-fn is_gone(e: &Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::SessionNotFound | ErrorKind::SessionExpired
-    )
 }

@@ -850,14 +850,7 @@ impl Inner {
         match self.touch(id, rolling_ms.map(Lifetime::Ttl)).await {
             Ok(slid) => Ok(Some(Arc::new(slid))),
             // Ended or expired between the read and the slide: as if read a moment later.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::SessionNotFound | ErrorKind::SessionExpired
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(e) if e.kind().is_gone() => Ok(None),
             Err(e) => Err(e),
         }
     }
