@@ -27,10 +27,6 @@ use omnisession::{
 use serde_json::Value;
 use std::sync::Arc;
 
-/// `0000-01-01T00:00:00Z` and `9999-12-31T23:59:59.999Z`: the instants the wire form writes.
-const MIN_MS: f64 = -62_167_219_200_000.0;
-const MAX_MS: f64 = 253_402_300_799_999.0;
-
 /// `onViolation` and `logger` are validated and wrapped by `index.js` (they arrive as `hooks`).
 const SEALER_FIELDS: [&str; 5] = [
     "keys",
@@ -50,6 +46,17 @@ fn rename(e: Error) -> Error {
         _ => return e,
     };
     options::with_option(&e, node)
+}
+
+/// The core's field names as Node spells them: in the message, and as `details.argument`
+/// (what every other refused argument of the binding names).
+fn node_field(e: Error) -> Error {
+    let (core, node) = match e.details().get("field").and_then(Value::as_str) {
+        Some("created_at") => ("created_at", "createdAt"),
+        Some("expires_at") => ("expires_at", "expiresAt"),
+        _ => return e,
+    };
+    Error::new(e.kind(), e.message().replace(core, node)).with("argument", node)
 }
 
 /// Key bytes from a `Buffer` or `Uint8Array` (copied; the caller's buffer is not kept).
@@ -137,12 +144,7 @@ fn date_arg(
     if !ms.is_finite() {
         return Err(Bad::shape(field, format!("{field} is an invalid Date")));
     }
-    if !(MIN_MS..=MAX_MS).contains(&ms) {
-        return Err(Bad::shape(
-            field,
-            format!("{field} must be within the years 0000 to 9999"),
-        ));
-    }
+    // Any instant a Date holds fits; the core refuses those its format cannot write.
     Ok(Some(Timestamp::from_unix_ms(ms as i64)))
 }
 
@@ -315,7 +317,7 @@ impl Sealer {
     #[napi(ts_args_type = "session: import('./index').SealInput")]
     pub fn seal(&self, env: &Env, session: Unknown) -> Result<String> {
         session_arg(env, session)
-            .and_then(|s| self.inner.seal(&s))
+            .and_then(|s| self.inner.seal(&s).map_err(node_field))
             .map_err(|e| error::to_js(env, &e))
     }
 

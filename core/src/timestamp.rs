@@ -53,6 +53,13 @@ impl Timestamp {
         (0..=9999).contains(&utc.year()).then_some(Self(nanos))
     }
 
+    /// Whether the wire form can write this instant: a UTC year of 0000 to 9999 (what
+    /// [`Timestamp::parse`] reads back).
+    pub fn is_writable(self) -> bool {
+        OffsetDateTime::from_unix_timestamp_nanos(self.0)
+            .is_ok_and(|t| (0..=9999).contains(&t.year()))
+    }
+
     /// Writes the wire form: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, trailing zeros trimmed.
     pub fn write_to(self, out: &mut String) {
         use fmt::Write as _;

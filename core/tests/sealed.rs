@@ -240,6 +240,41 @@ fn rotation_new_key_in_front_still_opens_old_values() {
 }
 
 #[test]
+fn instants_the_wire_form_cannot_write_are_refused() {
+    let s = sealer(&[("a", 1)], 4096);
+    let year_10000 = Timestamp::from_unix_ms(253_402_300_800_000);
+    let year_minus_1 = Timestamp::from_unix_ms(-62_167_219_200_001);
+    for (field, session) in [
+        (
+            "created_at",
+            SealedSession {
+                created_at: year_minus_1,
+                ..sample()
+            },
+        ),
+        (
+            "expires_at",
+            SealedSession {
+                expires_at: Some(year_10000),
+                ..sample()
+            },
+        ),
+    ] {
+        let e = s.seal(&session).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SessionInvalid);
+        assert_eq!(e.details()["field"], field);
+    }
+    let last = Timestamp::from_unix_ms(253_402_300_799_999);
+    assert!(
+        s.seal(&SealedSession {
+            expires_at: Some(last),
+            ..sample()
+        })
+        .is_ok()
+    );
+}
+
+#[test]
 fn a_value_sealed_with_an_older_key_is_stale() {
     let old = sealer(&[("a", 1)], 4096);
     let rotated = sealer(&[("b", 2), ("a", 1)], 4096);

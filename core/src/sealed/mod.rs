@@ -220,7 +220,8 @@ impl Sealer {
 
     /// The cookie value for `session`, sealed with the first key and a fresh random nonce.
     ///
-    /// `SESSION_INVALID` for an empty `user_id`; `SESSION_NOT_SERIALIZABLE` (details `path`,
+    /// `SESSION_INVALID` for an empty `user_id` or an instant outside the years 0000 to 9999
+    /// (detail `field`); `SESSION_NOT_SERIALIZABLE` (details `path`,
     /// `reason`) for data outside the JSON-only rule; `SESSION_SIZE_EXCEEDED` (details `size`,
     /// `limit`) when `name=value` would exceed the limit.
     ///
@@ -244,6 +245,19 @@ impl Sealer {
             return Err(Error::invalid(
                 "the user id must not be empty (give none for an anonymous session)",
             ));
+        }
+        let instants = [
+            ("created_at", Some(session.created_at)),
+            ("expires_at", session.expires_at),
+        ];
+        if let Some((field, _)) = instants
+            .iter()
+            .find(|(_, t)| t.is_some_and(|t| !t.is_writable()))
+        {
+            return Err(
+                Error::invalid(format!("{field} must be within the years 0000 to 9999"))
+                    .with("field", *field),
+            );
         }
         let mut data = session.data.clone();
         json::check_data(&mut data).map_err(|p| {
