@@ -112,4 +112,8 @@ function sinkOf(target) {
   throw new TypeError(`FetchSessions#commit takes a Response, Headers or a cookie store (Next's cookies()); got ${describe(target)}`)
 }
 
-module.exports = { cookieHeaderOf, sinkOf }
+// next.js's way to the cookie a client must keep if a write is lost: a method both FetchSessions
+// and CookieSessions have under this key (`[HOLD](session, target)`); not public.
+const HOLD = Symbol('omnisession.fetch.hold')
+
+module.exports = { cookieHeaderOf, sinkOf, HOLD }

@@ -13,6 +13,7 @@
 const { SessionError } = require('./errors.js')
 const { SealedCookie, lifetimeArg } = require('./sealed.js')
 const { diff } = require('./diff.js')
+const { defaultUserIdFrom } = require('./express-user.js')
 
 /** What only this module sees of a `req.session`: the request's context. */
 const CONTEXTS = new WeakMap()
@@ -94,8 +95,7 @@ function later(callback, err = null) {
 function cookieSession(options) {
   const opts = options ?? {}
   const engine = new SealedCookie(opts, 'cookieSession', ['userIdFrom'])
-  // express.js's default, required here: express.js requires this file to export cookieSession.
-  const { userIdFrom = require('./express.js').defaultUserIdFrom } = opts
+  const { userIdFrom = defaultUserIdFrom } = opts
   if (typeof userIdFrom !== 'function') {
     throw new SessionError('CONFIG_INVALID', 'CONFIG_INVALID: userIdFrom must be a function', { option: 'userIdFrom' })
   }

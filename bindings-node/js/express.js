@@ -11,6 +11,7 @@
 const session = require('express-session')
 const { SessionError, generateSessionId } = require('./index.js')
 const { diff, isPlainObject } = require('./diff.js')
+const { defaultUserIdFrom } = require('./express-user.js')
 
 /** What a request loaded: the session object handed to express-session → {id, data} as stored. */
 const LOADED = new WeakMap()
@@ -19,13 +20,6 @@ const LOADED = new WeakMap()
 
 /** express-session's `genid`: omnisession ids (32 random bytes, base64url). */
 const genid = () => generateSessionId()
-
-/** Default owner of a session: passport's `sess.passport.user`, then `sess.userId`. */
-function defaultUserIdFrom(sess) {
-  const passportUser = sess.passport && typeof sess.passport === 'object' ? sess.passport.user : undefined
-  if (passportUser !== undefined && passportUser !== null) return passportUser
-  return sess.userId
-}
 
 /** The data of an express-session session: its own keys, the cookie in its JSON form. */
 function dataOf(sess) {

@@ -9,12 +9,12 @@
 const { SessionError } = require('./errors.js')
 const { SessionCookie } = require('./cookie.js')
 const { diff } = require('./diff.js')
-const { cookieHeaderOf, sinkOf } = require('./carriers.js')
+const { cookieHeaderOf, sinkOf, HOLD } = require('./carriers.js')
 const { generateSessionId } = require('./index.js')
+// Sealed cookie sessions: the same load/login/logout/commit, the session in the cookie.
+const { CookieSessions, CookieSession } = require('./sealed.js')
 
 const OPTIONS = new Set(['store', 'secret', 'cookie', 'maxAgeMs', 'rolling'])
-// next.js's way to the cookie a client must keep if a write is lost (see #holding); not public.
-const HOLD = Symbol('omnisession.fetch.hold')
 
 /**
  * What only this module sees of a session: `snapshot` (the data as stored), `expiresAt` (as
@@ -235,9 +235,4 @@ class FetchSessions {
   }
 }
 
-module.exports = { FetchSessions, FetchSession, HOLD }
-
-// Sealed cookie sessions: the same load/login/logout/commit, the session in the cookie (sealed.js,
-// which requires this file back for HOLD: these lines come after the exports above).
-const { CookieSessions, CookieSession } = require('./sealed.js')
-Object.assign(module.exports, { CookieSessions, CookieSession })
+module.exports = { FetchSessions, FetchSession, CookieSessions, CookieSession }

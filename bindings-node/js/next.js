@@ -12,7 +12,8 @@
 // every edit, and closed when the process is told to stop.
 
 const { Store } = require('./index.js')
-const { FetchSessions, CookieSessions, HOLD } = require('./fetch.js')
+const { FetchSessions, CookieSessions } = require('./fetch.js')
+const { HOLD } = require('./carriers.js')
 const { SessionError } = require('./errors.js')
 const { developmentMode, cookieDefaults } = require('./development.js')
 

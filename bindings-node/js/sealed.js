@@ -13,7 +13,7 @@
 const { SessionError } = require('./errors.js')
 const { SessionCookie } = require('./cookie.js')
 const { diff } = require('./diff.js')
-const { cookieHeaderOf, sinkOf } = require('./carriers.js')
+const { cookieHeaderOf, sinkOf, HOLD } = require('./carriers.js')
 const { Sealer } = require('./index.js')
 
 /** The sealed expiry of a session when no lifetime is set: the store's defaultTtlMs (24 h). */
@@ -321,10 +321,7 @@ class CookieSessions {
 module.exports = { CookieSessions, CookieSession, SealedCookie, cookieValues, lifetimeArg }
 
 // next.js checks, before a login or logout, that its cookie store can take the cookie, through
-// FetchSessions' HOLD: CookieSessions answers it too. Required last: fetch.js requires this file
-// (after setting its own exports) to export CookieSessions.
-const { HOLD } = require('./fetch.js')
-
+// HOLD (carriers.js): CookieSessions answers it as FetchSessions does.
 Object.defineProperty(CookieSessions.prototype, HOLD, {
   value(session, target) {
     sinkOf(target).hold(holding(this, session))
