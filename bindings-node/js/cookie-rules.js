@@ -49,23 +49,31 @@ function trimOws(text) {
   return text.slice(start, end)
 }
 
+/**
+ * Every value of cookie `name` in a `Cookie` header, in order. The sealed adapters hand them
+ * all to the core, which tells none from several (`cookie_duplicated`) and sees an oversized one.
+ */
+function cookieValues(header, name) {
+  if (typeof header !== 'string') return []
+  const values = []
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq >= 0 && trimOws(part.slice(0, eq)) === name) values.push(trimOws(part.slice(eq + 1)))
+  }
+  return values
+}
+
 /** The value of cookie `name` in a `Cookie` header, or null (absent, duplicated, oversized). */
 function cookieValue(header, name) {
   // Bytes are at least UTF-16 units, so the cheap test first.
   if (typeof header !== 'string' || header.length > MAX_HEADER_BYTES || new TextEncoder().encode(header).length > MAX_HEADER_BYTES) {
     return null
   }
-  let found = null
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq < 0 || trimOws(part.slice(0, eq)) !== name) continue
-    // Two cookies of one name (another path, a sibling subdomain planting one): which one the
-    // browser meant is unknowable, so neither is trusted.
-    if (found !== null) return null
-    found = trimOws(part.slice(eq + 1))
-  }
-  // A longer value is refused before any HMAC is computed (a non-ASCII one fails to split).
-  return found === null || found.length > MAX_VALUE_BYTES ? null : found
+  const values = cookieValues(header, name)
+  // Two cookies of one name (another path, a sibling subdomain planting one): which one the
+  // browser meant is unknowable, so neither is trusted. A longer value is refused before any
+  // HMAC is computed (a non-ASCII one fails to split).
+  return values.length !== 1 || values[0].length > MAX_VALUE_BYTES ? null : values[0]
 }
 
 /**
@@ -82,4 +90,4 @@ function splitSigned(value, signed) {
   return ID.test(id) && MAC.test(mac) ? { id, mac } : null
 }
 
-module.exports = { TOKEN, ID, configError, keyBytes, cookieValue, splitSigned }
+module.exports = { TOKEN, ID, configError, keyBytes, cookieValue, cookieValues, splitSigned }

@@ -14,6 +14,7 @@ const { SessionError } = require('./errors.js')
 const { SessionCookie } = require('./cookie.js')
 const { diff } = require('./diff.js')
 const { cookieHeaderOf, sinkOf, HOLD } = require('./carriers.js')
+const { cookieValues } = require('./cookie-rules.js')
 const { Sealer } = require('./index.js')
 
 /** The sealed expiry of a session when no lifetime is set: the store's defaultTtlMs (24 h). */
@@ -23,31 +24,6 @@ const ENGINE_OPTIONS = ['keys', 'cookie', 'maxAgeMs', 'rolling', 'maxCookieBytes
 
 function configError(option, message) {
   return new SessionError('CONFIG_INVALID', `CONFIG_INVALID: ${message}`, { option })
-}
-
-// Optional whitespace around names and values is SP / HTAB only (RFC 6265), as cookie-rules.js
-// trims it (without a regex: /[ \t]+$/ backtracks quadratically over a long run of spaces).
-function trimOws(text) {
-  let start = 0
-  let end = text.length
-  while (start < end && (text[start] === ' ' || text[start] === '\t')) start++
-  while (end > start && (text[end - 1] === ' ' || text[end - 1] === '\t')) end--
-  return text.slice(start, end)
-}
-
-/**
- * Every value of cookie `name` in a `Cookie` header, in order: cookie-rules.js's parsing, but
- * the values are kept, so that the core tells none from several (`cookie_duplicated`) and sees
- * an oversized one (`cookie_oversized`).
- */
-function cookieValues(header, name) {
-  if (typeof header !== 'string') return []
-  const values = []
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq >= 0 && trimOws(part.slice(0, eq)) === name) values.push(trimOws(part.slice(eq + 1)))
-  }
-  return values
 }
 
 function lifetimeArg(ms, what) {
@@ -318,7 +294,7 @@ class CookieSessions {
   }
 }
 
-module.exports = { CookieSessions, CookieSession, SealedCookie, cookieValues, lifetimeArg }
+module.exports = { CookieSessions, CookieSession, SealedCookie, lifetimeArg }
 
 // next.js checks, before a login or logout, that its cookie store can take the cookie, through
 // HOLD (carriers.js): CookieSessions answers it as FetchSessions does.

@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 from .exceptions import ConfigInvalidError, SessionInvalidError
 
-__all__ = ["SessionCookie", "Secret", "MaxAge"]
+__all__ = ["SessionCookie", "Secret", "MaxAge", "cookie_values"]
 
 Secret = Union[str, bytes, bytearray]
 #: Seconds (rounded up to a whole second) or a ``timedelta``.
@@ -111,6 +111,18 @@ def _http_date(seconds: int) -> str:
     return format_datetime(_EPOCH + timedelta(seconds=seconds), usegmt=True)
 
 
+def cookie_values(header: str, name: str) -> List[str]:
+    """Every value of the cookie ``name`` in a ``Cookie`` header, in order. The sealed adapters
+    hand them all to the core, which tells none from several (``duplicated``)."""
+    values = []
+    for part in header.split(";"):
+        key, eq, raw = part.partition("=")
+        # Optional whitespace is SP / HTAB only (RFC 6265), as in Node.
+        if eq and key.strip(" \t") == name:
+            values.append(raw.strip(" \t"))
+    return values
+
+
 class SessionCookie:
     """The session cookie: ``sign``/``verify`` a value, ``read`` a ``Cookie`` header, and
     ``serialize``/``clear`` a ``Set-Cookie`` header.
@@ -195,21 +207,13 @@ class SessionCookie:
         if (not isinstance(header, str) or len(header) > _MAX_HEADER_BYTES
                 or len(header.encode("utf-8", "surrogatepass")) > _MAX_HEADER_BYTES):
             return None
-        found: Optional[str] = None
-        for part in header.split(";"):
-            key, eq, raw = part.partition("=")
-            # Optional whitespace is SP / HTAB only (RFC 6265), as in Node.
-            if not eq or key.strip(" \t") != self._name:
-                continue
-            # Two cookies of one name (another path, a sibling subdomain planting one): which
-            # one the browser meant is unknowable, so neither is trusted.
-            if found is not None:
-                return None
-            found = raw.strip(" \t")
-        # A longer value is refused before any HMAC is computed (a non-ASCII one fails verify).
-        if found is None or len(found) > _MAX_VALUE_BYTES:
+        values = cookie_values(header, self._name)
+        # Two cookies of one name (another path, a sibling subdomain planting one): which one
+        # the browser meant is unknowable, so neither is trusted. A longer value is refused
+        # before any HMAC is computed (a non-ASCII one fails verify).
+        if len(values) != 1 or len(values[0]) > _MAX_VALUE_BYTES:
             return None
-        return self.verify(found)
+        return self.verify(values[0])
 
     def serialize(
         self,

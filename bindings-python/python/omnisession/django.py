@@ -50,8 +50,13 @@ __all__ = ["SessionStore", "get_store", "reset_store", "list_user_sessions", "re
 
 _lock = threading.Lock()
 _store: Optional[Tuple[int, Store]] = None
-# What Django's own engines log as a SuspiciousSession: someone presenting an id they should not.
-_SUSPICIOUS = frozenset({"site_mismatch", "malformed_id", "replayed_id"})
+# What Django's own engines log as a SuspiciousSession: someone presenting an id they should not,
+# or (the sealed engine, omnisession.django_cookies) a cookie value a client should never send;
+# an expired value is an ordinary old cookie.
+_SUSPICIOUS = frozenset({
+    "site_mismatch", "malformed_id", "replayed_id",
+    "cookie_malformed", "cookie_tampered", "cookie_oversized", "cookie_duplicated",
+})
 _security = logging.getLogger("django.security.SuspiciousSession")
 _json = JSONSerializer()
 

@@ -49,11 +49,10 @@ by a sibling domain, say) is refused and every value that does not open is repor
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import threading
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from django.conf import settings  # type: ignore[import-untyped]
 from django.contrib.auth import SESSION_KEY  # type: ignore[import-untyped]
@@ -62,29 +61,18 @@ from django.contrib.sessions.middleware import (  # type: ignore[import-untyped]
     SessionMiddleware as DjangoSessionMiddleware,
 )
 from django.core.signals import setting_changed  # type: ignore[import-untyped]
-from django.core.signing import JSONSerializer  # type: ignore[import-untyped]
 from django.utils import timezone  # type: ignore[import-untyped]
 
 from ._native import Sealer
+from .django import _json, _on_violation
 from .exceptions import ConfigInvalidError
-from .starlette_sealed import cookie_values
-from .types import Violation
+from ._cookie import cookie_values
 
 __all__ = ["SessionStore", "SessionMiddleware", "get_sealer", "reset_sealer"]
 
 _lock = threading.Lock()
 _sealer: Optional[Tuple[int, Sealer]] = None
-# What a client should never send; an expired value is an ordinary old cookie.
-_SUSPICIOUS = frozenset({"cookie_malformed", "cookie_tampered", "cookie_oversized", "cookie_duplicated"})
 _OPTIONS = frozenset({"keys", "max_cookie_bytes", "on_violation"})
-_security = logging.getLogger("django.security.SuspiciousSession")
-_json = JSONSerializer()
-
-
-def _on_violation(project: Optional[Callable[[Violation], Any]], event: Violation) -> Any:
-    if event["type"] in _SUSPICIOUS:
-        _security.warning("%s", event["message"])
-    return None if project is None else project(event)
 
 
 def get_sealer() -> Sealer:

@@ -56,7 +56,7 @@ import math
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Type, Union
 
-from ._cookie import MaxAge, SessionCookie
+from ._cookie import MaxAge, SessionCookie, cookie_values
 from ._diff import changes, same
 from ._native import Sealer
 from .exceptions import ConfigInvalidError, SessionInvalidError
@@ -81,18 +81,6 @@ class _SealedCookie(SessionCookie):
 
     def sign(self, session_id: str) -> str:
         return session_id
-
-
-def cookie_values(header: str, name: str) -> List[str]:
-    """Every value of the cookie ``name`` in a ``Cookie`` header, in order: the core tells none,
-    one and several apart (several: ``duplicated``)."""
-    values = []
-    for part in header.split(";"):
-        key, eq, raw = part.partition("=")
-        # Optional whitespace is SP / HTAB only (RFC 6265), as in the cookie module.
-        if eq and key.strip(" \t") == name:
-            values.append(raw.strip(" \t"))
-    return values
 
 
 def _seconds(value: Duration, argument: str) -> float:
