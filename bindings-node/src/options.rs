@@ -152,12 +152,8 @@ pub fn parse(env: &Env, options: Unknown, hooks: Unknown) -> Result<Options, Err
         o.backend = BackendConfig::Custom(memory);
     }
     if let Some(hooks) = hooks {
-        let on_violation: Option<Function<Value, ()>> = hooks
-            .get_named_property("onViolation")
-            .map_err(|_| config("onViolation", "onViolation must be a function"))?;
-        if let Some(f) = on_violation {
-            let sink = JsViolationSink::new(&f).map_err(|e| convert::napi_failure(&e))?;
-            o.on_violation = Some(Arc::new(sink));
+        if let Some(sink) = violation_sink(&hooks)? {
+            o.on_violation = Some(sink);
         }
         if custom {
             let dispatch: Function<Value, Promise<Value>> =
@@ -182,4 +178,20 @@ pub fn parse(env: &Env, options: Unknown, hooks: Unknown) -> Result<Options, Err
         ));
     }
     Ok(o)
+}
+
+/// The `onViolation` that `index.js` hands over in `hooks` (already wrapped there), as a sink.
+pub fn violation_sink(
+    hooks: &napi::bindgen_prelude::Object,
+) -> std::result::Result<Option<Arc<JsViolationSink>>, Error> {
+    let on_violation: Option<Function<Value, ()>> = hooks
+        .get_named_property("onViolation")
+        .map_err(|_| config("onViolation", "onViolation must be a function"))?;
+    on_violation
+        .map(|f| {
+            JsViolationSink::new(&f)
+                .map(Arc::new)
+                .map_err(|e| convert::napi_failure(&e))
+        })
+        .transpose()
 }

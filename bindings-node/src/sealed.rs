@@ -10,7 +10,6 @@
 //! the same [`JsViolationSink`] a store's `onViolation` uses; `index.js` hands the wrapped
 //! callback in as `hooks.onViolation`, exactly as it does for `Store.open`.
 
-use crate::callbacks::JsViolationSink;
 use crate::convert::{self, Bad};
 use crate::error;
 use crate::options::{self, bad_option, config};
@@ -25,7 +24,6 @@ use omnisession::{
     Timestamp,
 };
 use serde_json::Value;
-use std::sync::Arc;
 
 /// `onViolation` and `logger` are validated and wrapped by `index.js` (they arrive as `hooks`).
 const SEALER_FIELDS: [&str; 5] = [
@@ -300,14 +298,13 @@ impl Sealer {
         let mut inner = omnisession::Sealer::new(keys, &cookie_name, max).map_err(rename)?;
         let hooks =
             convert::object_arg("hooks", hooks, true).map_err(|e| bad_option("hooks", e))?;
-        if let Some(hooks) = hooks {
-            let on_violation: Option<Function<Value, ()>> = hooks
-                .get_named_property("onViolation")
-                .map_err(|_| config("onViolation", "onViolation must be a function"))?;
-            if let Some(f) = on_violation {
-                let sink = JsViolationSink::new(&f).map_err(|e| convert::napi_failure(&e))?;
-                inner = inner.with_violation_sink(Arc::new(sink));
-            }
+        if let Some(sink) = hooks
+            .as_ref()
+            .map(options::violation_sink)
+            .transpose()?
+            .flatten()
+        {
+            inner = inner.with_violation_sink(sink);
         }
         Ok(Self { inner })
     }
