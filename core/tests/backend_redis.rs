@@ -598,3 +598,59 @@ async fn a_write_in_place_leaves_exactly_the_record_and_expiry_a_whole_write_wou
         .unwrap();
     assert!(stats.contains("cmdstat_setrange:calls="), "{stats}");
 }
+
+#[tokio::test]
+async fn a_write_under_a_fixed_lifetime_keeps_the_expiry_and_a_lost_index_is_rebuilt() {
+    use omnisession::Patch;
+    let server = RedisServer::single(&[]);
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let store = Store::open(Options {
+        clock: clock.clone(),
+        ..options(&server, "fixed:")
+    })
+    .await
+    .unwrap();
+    let mut r = raw(&server).await;
+    let mut new = user("u-fixed");
+    new.data.insert("blob".into(), json!("x".repeat(1024)));
+    let s = store.create(new).await.unwrap();
+    let key = format!("fixed:{}", s.id);
+    let expiry = |r: &mut redis::aio::MultiplexedConnection, k: String| {
+        let mut r = r.clone();
+        async move {
+            redis::cmd("PEXPIRETIME")
+                .arg(k)
+                .query_async::<i64>(&mut r)
+                .await
+                .unwrap()
+        }
+    };
+    let at = s.expires_at.unwrap().unix_ms();
+    assert_eq!(expiry(&mut r, key.clone()).await, at);
+    let idx: String = redis::cmd("KEYS")
+        .arg("fixed:~idx:*")
+        .query_async::<Vec<String>>(&mut r)
+        .await
+        .unwrap()
+        .remove(0);
+    let set = |n: i64| Patch {
+        set: [("n".to_owned(), json!(n))].into_iter().collect(),
+        ..Patch::default()
+    };
+    for n in 0..3 {
+        clock.advance(1_000);
+        let patched = store.patch(&s.id, set(n)).await.unwrap();
+        let stored: String = r.get(&key).await.unwrap();
+        assert_eq!(stored, patched.to_wire());
+        assert_eq!(expiry(&mut r, key.clone()).await, at, "the key's expiry stays");
+        assert_eq!(expiry(&mut r, idx.clone()).await, at, "the index's expiry stays");
+    }
+    // The index lost behind the store's back: the next write puts the session back in it,
+    // with the index's expiry.
+    let _: () = r.del(&idx).await.unwrap();
+    store.patch(&s.id, set(9)).await.unwrap();
+    let member: Option<String> = r.hget(&idx, &s.id).await.unwrap();
+    assert!(member.is_some_and(|m| m.ends_with(&format!(" {at}"))));
+    assert_eq!(expiry(&mut r, idx.clone()).await, at);
+    assert_eq!(store.list_by_user_id("u-fixed").await.unwrap().len(), 1);
+}

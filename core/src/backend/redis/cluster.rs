@@ -201,16 +201,15 @@ impl RedisBackend {
             }
             // The record step sends only what changed, as on a single node (`rewrite.rs`); its
             // index is in another slot, refreshed just above.
-            return Ok(
-                match self.rewrite(old_wire, record, None, ctx.now_ms).await? {
-                    Rewritten::Done => Some(Modified::Written {
-                        record: Box::new(record.clone()),
-                        evicted: Vec::new(),
-                    }),
-                    Rewritten::Missing => Some(Modified::Missing),
-                    Rewritten::Changed(_) => None,
-                },
-            );
+            return Ok(match self.rewrite((old, old_wire), record, None).await? {
+                Rewritten::Done => Some(Modified::Written {
+                    record: Box::new(record.clone()),
+                    evicted: Vec::new(),
+                }),
+                Rewritten::Missing => Some(Modified::Missing),
+                // No index in this script (`idx` is None): never `Unindexed`.
+                Rewritten::Changed(_) | Rewritten::Unindexed => None,
+            });
         }
         // The session joins an index (login) or moves to a new id (rotate).
         let mut evicted_ids = Vec::new();

@@ -176,8 +176,9 @@ return out
 /// Rewrites a record under the same id and index (`rewrite.rs` says why this way). KEYS:
 /// session, index (the session key when none or, on a cluster, refreshed apart). ARGV: length, head and tail of the
 /// record the change started from, offset (`` = whole record), the bytes to write there (or
-/// the whole new record), PXAT (`` = none), id, member (`` = not indexed), now. Returns
-/// `{'ok'}`, `{'missing'}` or `{'changed', current record}`.
+/// the whole new record), PXAT (`` = none), id, member (`` = not indexed), whether the expiry
+/// moved (`1`/`0`). Returns `{'ok'}`, `{'missing'}`, `{'changed', current record}` or
+/// `{'unindexed'}` (the index lacks the session: nothing written, `COMMIT` rebuilds it).
 const REWRITE_BODY: &str = r"
 local k = KEYS[1]
 local len = redis.call('STRLEN', k)
@@ -188,6 +189,12 @@ if len ~= tonumber(ARGV[1])
   or (#tail > 0 and redis.call('GETRANGE', k, len - #tail, len - 1) ~= tail) then
   return {'changed', redis.call('GET', k)}
 end
+-- An indexed session its index does not hold (the index was lost): COMMIT rebuilds it.
+if ARGV[8] ~= '' and redis.call('HSET', KEYS[2], ARGV[7], ARGV[8]) == 1 then
+  redis.call('HDEL', KEYS[2], ARGV[7])
+  return {'unindexed'}
+end
+local moved = ARGV[9] == '1'
 if ARGV[4] == '' then
   if ARGV[6] == '' then
     redis.call('SET', k, ARGV[5])
@@ -196,20 +203,18 @@ if ARGV[4] == '' then
   end
 else
   if #ARGV[5] > 0 then redis.call('SETRANGE', k, tonumber(ARGV[4]), ARGV[5]) end
-  if ARGV[6] == '' then
+  if moved and ARGV[6] == '' then
     redis.call('PERSIST', k)
-  else
+  elseif moved then
     redis.call('PEXPIREAT', k, ARGV[6])
   end
 end
-if ARGV[8] ~= '' then
-  local idx = KEYS[2]
-  redis.call('HSET', idx, ARGV[7], ARGV[8])
+if ARGV[8] ~= '' and moved then
   if ARGV[6] == '' then
-    redis.call('PERSIST', idx)
+    redis.call('PERSIST', KEYS[2])
   else
-    local cur = redis.call('PEXPIRETIME', idx)
-    if cur ~= -1 and cur < tonumber(ARGV[6]) then redis.call('PEXPIREAT', idx, ARGV[6]) end
+    local cur = redis.call('PEXPIRETIME', KEYS[2])
+    if cur ~= -1 and cur < tonumber(ARGV[6]) then redis.call('PEXPIREAT', KEYS[2], ARGV[6]) end
   end
 end
 return {'ok'}

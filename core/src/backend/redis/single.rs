@@ -26,16 +26,12 @@ impl RedisBackend {
         let idx = index_of(&self.keys, &record.session);
         let same_index = idx == index_of(&self.keys, old);
         if record.session.id == id && same_index && !self.compat {
-            return Ok(
-                match self
-                    .rewrite(&wire, &record, idx.as_deref(), ctx.now_ms)
-                    .await?
-                {
-                    Rewritten::Done => Attempt::Done(self.written(id, record, Vec::new())),
-                    Rewritten::Missing => Attempt::Done(self.gone(id)),
-                    Rewritten::Changed(current) => self.current(id, current),
-                },
-            );
+            match self.rewrite((old, &wire), &record, idx.as_deref()).await? {
+                Rewritten::Done => return Ok(Attempt::Done(self.written(id, record, Vec::new()))),
+                Rewritten::Missing => return Ok(Attempt::Done(self.gone(id))),
+                Rewritten::Changed(current) => return Ok(self.current(id, current)),
+                Rewritten::Unindexed => {}
+            }
         }
         let (token, evict) = match (admission, &idx) {
             (Some(a), Some(idx)) if !same_index => {
