@@ -1,12 +1,27 @@
 //! Core errors as JS `SessionError`s (`err.code`, `err.details`, `instanceof SessionError`).
 
-use napi::bindgen_prelude::{FnArgs, FromNapiValue, Function, JsObjectValue, Object, Unknown};
+use napi::bindgen_prelude::{
+    FnArgs, FromNapiValue, Function, FunctionRef, JsObjectValue, Object, Unknown,
+};
 use napi::{Env, JsValue as _};
 use omnisession::{Error, ErrorKind};
 use serde_json::Value;
 
 /// The arguments of `new SessionError(code, message, details)`.
 pub type ErrorArgs = FnArgs<(String, String, Value)>;
+
+/// This env's `SessionError` class, once `index.js` has registered it.
+struct SessionErrorClass(Option<FunctionRef<ErrorArgs, Unknown<'static>>>);
+
+fn class_slot(env: &Env) -> napi::Result<&'static mut SessionErrorClass> {
+    crate::env_data::get_or_init(env, |_| Ok(SessionErrorClass(None)))
+}
+
+/// Registers `index.js`'s `SessionError` as the class operations reject with in this env.
+pub fn register(env: &Env, class: &Function<ErrorArgs, Unknown<'static>>) -> napi::Result<()> {
+    class_slot(env)?.0 = Some(class.create_ref()?);
+    Ok(())
+}
 
 /// The JS error for a core error: a `SessionError` when the class is registered, otherwise a
 /// plain `Error` with the same `code` and `details`.
@@ -23,7 +38,7 @@ fn build<'e>(env: &'e Env, e: &Error) -> napi::Result<Unknown<'e>> {
         e.to_string(),
         Value::Object(e.details().clone()),
     );
-    let mut obj = if let Some(class) = &crate::env_data::get(env)?.error_class {
+    let mut obj = if let Some(class) = &class_slot(env)?.0 {
         Object::from_unknown(class.borrow_back(env)?.new_instance(args.into())?)?
     } else {
         let global = env.get_global()?;

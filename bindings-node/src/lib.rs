@@ -58,10 +58,11 @@ fn init() {
 pub fn register_host(
     env: &Env,
     session_error: Function<error::ErrorArgs, Unknown<'static>>,
-    decode: env_data::Decode,
-    use_layout: env_data::UseLayout,
+    decode: transfer::Decode,
+    use_layout: transfer::UseLayout,
 ) -> Result<()> {
-    env_data::register(env, &session_error, &decode, &use_layout)
+    error::register(env, &session_error)?;
+    transfer::register(env, &decode, &use_layout)
 }
 
 /// The salted hash that stands for a session id in violation events, logs and error details.

@@ -241,7 +241,7 @@ impl Shared {
 }
 
 /// The completion queue of one Node env (the main thread's, or a worker's).
-pub struct Completions {
+struct Completions {
     shared: Arc<Shared>,
     tsfn: sys::napi_threadsafe_function,
 }
@@ -249,10 +249,10 @@ pub struct Completions {
 impl Completions {
     /// This env's queue, made on first use.
     fn of(env: &Env) -> napi::Result<&'static Completions> {
-        Ok(&crate::env_data::get(env)?.completions)
+        Ok(&*crate::env_data::get_or_init(env, Completions::new)?)
     }
 
-    pub fn new(env: &Env) -> napi::Result<Self> {
+    fn new(env: &Env) -> napi::Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 tsfn: None,

@@ -28,7 +28,7 @@
 mod names;
 
 use names::{Key, Names, Shape};
-use napi::bindgen_prelude::{FnArgs, FunctionRef, Null, ToNapiValue, Unknown};
+use napi::bindgen_prelude::{FnArgs, Function, FunctionRef, Null, ToNapiValue, Unknown};
 use napi::{Env, check_status, sys};
 use omnisession::store::SessionPage;
 use omnisession::{Session, Timestamp};
@@ -112,7 +112,7 @@ struct Shared {
 }
 
 /// `transfer.js`'s two entry points, registered by `index.js`.
-pub struct Host {
+struct Host {
     /// `decode()`: builds the result just written.
     pub decode: FunctionRef<(), Unknown<'static>>,
     /// `useLayout(numbers, bytes)`: the buffers later results are written to.
@@ -123,7 +123,7 @@ impl Encoder {
     /// Writes `result` into the shared buffers: `false` for a result that is JS `null`.
     ///
     /// The caller has it decoded before anything else is encoded.
-    pub fn write(&mut self, env: &Env, host: &Host, result: &dyn Sessions) -> napi::Result<bool> {
+    fn write(&mut self, env: &Env, host: &Host, result: &dyn Sessions) -> napi::Result<bool> {
         self.layout.clear();
         self.bytes.clear();
         self.names.begin();
@@ -372,9 +372,44 @@ impl Shared {
     }
 }
 
+/// `transfer.js`'s `decode()`.
+pub type Decode<'e> = Function<'e, (), Unknown<'static>>;
+/// `transfer.js`'s `useLayout(numbers, bytes)`.
+pub type UseLayout<'e> =
+    Function<'e, FnArgs<(Unknown<'static>, Unknown<'static>)>, Unknown<'static>>;
+
+/// This env's encoder, and the decoder it writes for once `index.js` has registered it.
+#[derive(Default)]
+struct Transfer {
+    encoder: Encoder,
+    host: Option<Host>,
+}
+
+fn slot(env: &Env) -> napi::Result<&'static mut Transfer> {
+    crate::env_data::get_or_init(env, |_| Ok(Transfer::default()))
+}
+
+/// Registers `transfer.js`'s entry points as this env's decoder (`index.js` calls it once).
+pub fn register(env: &Env, decode: &Decode, use_layout: &UseLayout) -> napi::Result<()> {
+    slot(env)?.host = Some(Host {
+        decode: decode.create_ref()?,
+        use_layout: use_layout.create_ref()?,
+    });
+    Ok(())
+}
+
+/// The encoder and the decoder it writes for.
+fn transfer(env: &Env) -> napi::Result<(&'static mut Encoder, &'static Host)> {
+    let Transfer { encoder, host } = slot(env)?;
+    let host = host.as_ref().ok_or_else(|| {
+        napi::Error::from_reason("omnisession: load the package through its entry point (index.js)")
+    })?;
+    Ok((encoder, host))
+}
+
 /// Builds `result` as JS values: writes it and has `decode` build it.
 pub fn to_js<'e>(env: &'e Env, result: &dyn Sessions) -> napi::Result<Unknown<'e>> {
-    let (encoder, host) = crate::env_data::get(env)?.transfer()?;
+    let (encoder, host) = transfer(env)?;
     if !encoder.write(env, host, result)? {
         return js(env, Null);
     }
@@ -387,7 +422,7 @@ pub fn to_js<'e>(env: &'e Env, result: &dyn Sessions) -> napi::Result<Unknown<'e
 
 /// Writes `result` for the caller's JS to decode at once: `true`, or `null` for no session.
 pub fn to_written<'e>(env: &'e Env, result: &dyn Sessions) -> napi::Result<Unknown<'e>> {
-    let (encoder, host) = crate::env_data::get(env)?.transfer()?;
+    let (encoder, host) = transfer(env)?;
     if encoder.write(env, host, result)? {
         js(env, true)
     } else {
