@@ -642,8 +642,16 @@ async fn a_write_under_a_fixed_lifetime_keeps_the_expiry_and_a_lost_index_is_reb
         let patched = store.patch(&s.id, set(n)).await.unwrap();
         let stored: String = r.get(&key).await.unwrap();
         assert_eq!(stored, patched.to_wire());
-        assert_eq!(expiry(&mut r, key.clone()).await, at, "the key's expiry stays");
-        assert_eq!(expiry(&mut r, idx.clone()).await, at, "the index's expiry stays");
+        assert_eq!(
+            expiry(&mut r, key.clone()).await,
+            at,
+            "the key's expiry stays"
+        );
+        assert_eq!(
+            expiry(&mut r, idx.clone()).await,
+            at,
+            "the index's expiry stays"
+        );
     }
     // The index lost behind the store's back: the next write puts the session back in it,
     // with the index's expiry.

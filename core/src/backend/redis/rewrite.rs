@@ -81,18 +81,42 @@ fn change_of<'a>(old: &[u8], new: &'a [u8]) -> Option<(usize, &'a [u8])> {
     if old.len() != new.len() {
         return None;
     }
-    let front = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let front = common_prefix(old, new);
     if front == new.len() {
         return Some((0, &[]));
     }
-    let back = old[front..]
-        .iter()
-        .rev()
-        .zip(new[front..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let back = common_suffix(&old[front..], &new[front..]);
     let changed = &new[front..new.len() - back];
     (changed.len() * 2 < new.len()).then_some((front, changed))
+}
+
+/// Compared a block at a time first: a slice comparison is one `memcmp`, so a 16 KiB record
+/// costs a few hundred comparisons, not sixteen thousand.
+const BLOCK: usize = 64;
+
+/// How many leading bytes `a` and `b` (of one length) share.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let mut i = 0;
+    while i + BLOCK <= a.len() && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
+    }
+    while i < a.len() && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// How many trailing bytes `a` and `b` (of one length) share.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len();
+    let mut i = 0;
+    while i + BLOCK <= n && a[n - i - BLOCK..n - i] == b[n - i - BLOCK..n - i] {
+        i += BLOCK;
+    }
+    while i < n && a[n - 1 - i] == b[n - 1 - i] {
+        i += 1;
+    }
+    i
 }
 
 impl RedisBackend {
@@ -161,6 +185,26 @@ mod tests {
         for odd in [r#"{"id":"a"}"#, r#"{"data":1,"data":2}"#, "not json"] {
             let c = check_of(odd);
             assert_eq!((c.head, c.tail), (odd.as_bytes(), &b""[..]), "{odd}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_change_found_turns_the_old_record_into_the_new(
+            old in proptest::collection::vec(0u8..4, 0..300),
+            edits in proptest::collection::vec((0usize..300, 0u8..4), 0..4),
+        ) {
+            let mut new = old.clone();
+            for (at, b) in edits {
+                if let Some(x) = new.get_mut(at) {
+                    *x = b;
+                }
+            }
+            if let Some((offset, bytes)) = change_of(&old, &new) {
+                let mut patched = old.clone();
+                patched[offset..offset + bytes.len()].copy_from_slice(bytes);
+                proptest::prop_assert_eq!(patched, new);
+            }
         }
     }
 
