@@ -676,3 +676,20 @@ async fn the_write_ahead_log_is_checkpointed_by_the_store_and_stays_bounded() {
     assert_eq!(store.count().await.unwrap(), 1500);
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_a_free_file_is_done_on_the_first_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(options(&dir.path().join("s.db")))
+        .await
+        .unwrap();
+    let s = store.create(user("u1")).await.unwrap();
+    let mut write = Box::pin(store.patch(&s.id, Patch::default()));
+    let written = poll_once(&mut write)
+        .0
+        .expect("a write to a free file is done at once");
+    assert_eq!(written.unwrap().version, 2);
+    let mut create = Box::pin(store.create(user("u2")));
+    assert!(poll_once(&mut create).0.expect("done at once").is_ok());
+    store.close().await.unwrap();
+}

@@ -135,9 +135,6 @@ impl Backend for SqliteBackend {
         ctx: WriteCtx,
     ) -> Result<Vec<Session>> {
         let admission = admission.copied();
-        if let Some(done) = self.write_now(|c| insert_tx(c, record, admission.as_ref(), ctx)) {
-            return done;
-        }
         let record = record.clone();
         self.write_small(move |c| insert_tx(c, &record, admission.as_ref(), ctx))
             .await
@@ -151,9 +148,6 @@ impl Backend for SqliteBackend {
         ctx: WriteCtx,
     ) -> Result<Modified> {
         let admission = admission.copied();
-        if let Some(done) = self.write_now(|c| modify_tx(c, id, change, admission.as_ref(), ctx)) {
-            return done;
-        }
         let mut writer = self.writer().await;
         // The writer is ours: the whole step runs here unless the file is locked (`pool.rs`).
         if let Some(done) = writer
@@ -213,9 +207,6 @@ impl Backend for SqliteBackend {
     async fn remove(&self, ids: &[String], tombstone: bool, ctx: WriteCtx) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
-        }
-        if let Some(done) = self.write_now(|c| remove_tx(c, ids, tombstone, ctx)) {
-            return done;
         }
         let ids = ids.to_vec();
         self.write_small(move |c| remove_tx(c, &ids, tombstone, ctx))

@@ -89,11 +89,11 @@ impl SqliteBackend {
     }
 
     /// [`write`](Self::write) for a transaction of one session's size (an insert, a removal):
-    /// once the writer is this operation's, `f` runs right where it is (a runtime thread, or
-    /// the caller's when the writer was free) unless the file is locked by another process or
-    /// calls there are off (module docs). A write queued behind another then costs no hop to
-    /// the blocking pool and back, so queued writes drain at the speed of writes on the
-    /// caller's thread.
+    /// once the writer is this operation's, `f` runs right where it is unless the file is
+    /// locked by another process or calls there are off (module docs). That is the caller's
+    /// thread when the writer was free (taking it does not wait then), else the runtime thread
+    /// that got it: a write queued behind another costs no hop to the blocking pool and back,
+    /// so queued writes drain at the speed of writes on the caller's thread.
     pub(super) async fn write_small<T, F>(&self, f: F) -> Result<T>
     where
         F: Fn(&Connection) -> Result<T> + Send + 'static,
@@ -146,21 +146,6 @@ impl SqliteBackend {
         }
         let quick = shared.quick.try_lock().ok()?;
         shared.timed(|| f(quick.as_ref()?).map_or_else(busy_is_none, |v| Some(Ok(v))))
-    }
-
-    /// Runs `f` (a whole transaction) at once on the writer, when that waits on nothing but the
-    /// write (module docs); `None` when the pool must run it instead.
-    pub(super) fn write_now<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T>,
-    ) -> Option<Result<T>> {
-        let writer = self.shared.writer.try_lock().ok()?;
-        let done = self.run_now(writer.as_ref()?, f);
-        drop(writer);
-        if done.is_some() {
-            self.checkpoint_if_due();
-        }
-        done
     }
 
     /// Runs `f` on `conn` (the writer, held by the caller) where it is, with a zero busy
