@@ -164,11 +164,16 @@ impl RedisBackend {
             .read(redis::cmd("GET").arg(self.keys.session(id)))
             .await
             .map_err(|e| e.with("session_id_hash", id::hash(id)))?;
-        match &wire {
+        self.remember(id, wire.as_deref());
+        Ok(wire)
+    }
+
+    /// Remembers what the server holds under `id` (`None`: nothing).
+    fn remember(&self, id: &str, wire: Option<&str>) {
+        match wire {
             Some(w) => self.recent.put(id, w),
             None => self.recent.forget(id),
         }
-        Ok(wire)
     }
 
     /// Where a read-modify-write of `id` starts: the record this process last saw (not yet
@@ -201,10 +206,7 @@ impl RedisBackend {
 
     /// The record the server sent back in place of the one a write started from.
     fn current(&self, id: &str, current: Option<String>) -> Attempt {
-        match &current {
-            Some(w) => self.recent.put(id, w),
-            None => self.recent.forget(id),
-        }
+        self.remember(id, current.as_deref());
         Attempt::Next(current.map(|w| (w, true)))
     }
 

@@ -174,10 +174,10 @@ return out
 ";
 
 /// Rewrites a record under the same id and index (`rewrite.rs` says why this way). KEYS:
-/// session, index (the session key when none or, on a cluster, refreshed apart). ARGV: length, head and tail of the
-/// record the change started from, offset (`` = whole record), the bytes to write there (or
-/// the whole new record), PXAT (`` = none), id, member (`` = not indexed), whether the expiry
-/// moved (`1`/`0`). Returns `{'ok'}`, `{'missing'}`, `{'changed', current record}` or
+/// session, index (the session key when none or, on a cluster, refreshed apart). ARGV:
+/// length, head and tail of the record the change started from, offset (`` = whole record),
+/// the bytes to write there (or the whole new record), PXAT (`` = none), id, member (`` = not
+/// indexed), whether the expiry moved (`1`/`0`). Returns `{'ok'}`, `{'missing'}`, `{'changed', current record}` or
 /// `{'unindexed'}` (the index lacks the session: nothing written, `COMMIT` rebuilds it).
 const REWRITE_BODY: &str = r"
 local k = KEYS[1]
