@@ -35,6 +35,15 @@ fn user(u: &str) -> NewSession {
     }
 }
 
+/// A key's expiry in Unix ms (`PEXPIRETIME`: -1 none, -2 no key).
+async fn expire_time(r: &mut impl redis::aio::ConnectionLike, key: &str) -> i64 {
+    redis::cmd("PEXPIRETIME")
+        .arg(key)
+        .query_async(r)
+        .await
+        .unwrap()
+}
+
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(server.urls[0].as_str())
         .unwrap()
@@ -53,11 +62,7 @@ async fn records_are_omnistorage_wire_json_with_pexpireat() {
     let mut r = raw(&server).await;
     let bytes: String = r.get(format!("session:{}", created.id)).await.unwrap();
     assert_eq!(bytes, created.to_wire());
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(format!("session:{}", created.id))
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    let at = expire_time(&mut r, &format!("session:{}", created.id)).await;
     assert_eq!(at, created.expires_at.unwrap().unix_ms());
 }
 
@@ -149,18 +154,10 @@ async fn the_user_index_lives_as_long_as_its_newest_session_and_no_longer() {
     let mut r = raw(&server).await;
     let keys: Vec<String> = r.keys("ix:~idx:*").await.unwrap();
     assert_eq!(keys.len(), 1);
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&keys[0])
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    let at = expire_time(&mut r, &keys[0]).await;
     assert_eq!(at, long.expires_at.unwrap().unix_ms());
     store.delete(&long.id).await.unwrap();
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&keys[0])
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    let at = expire_time(&mut r, &keys[0]).await;
     assert_eq!(at, short.expires_at.unwrap().unix_ms());
     store.delete(&short.id).await.unwrap();
     let exists: bool = r.exists(&keys[0]).await.unwrap();
@@ -279,11 +276,7 @@ async fn a_cluster_rotation_stays_in_its_slot_and_keeps_the_key_layout() {
             assert_ne!(new.id, old.id);
             let wire: String = c.get(&key).await.unwrap();
             assert_eq!(wire, new.to_wire());
-            let at: i64 = redis::cmd("PEXPIRETIME")
-                .arg(&key)
-                .query_async(&mut c)
-                .await
-                .unwrap();
+            let at = expire_time(&mut c, &key).await;
             assert_eq!(at, new.expires_at.unwrap().unix_ms());
             let gone: bool = c.exists(format!("{prefix}{}", old.id)).await.unwrap();
             assert!(!gone, "{prefix}: the old record is gone");
@@ -543,19 +536,6 @@ async fn a_write_in_place_leaves_exactly_the_record_and_expiry_a_whole_write_wou
     let mut new = user("u-inplace");
     new.data.insert("blob".into(), json!("x".repeat(1024)));
     let s = store.create(new).await.unwrap();
-    let stored = |r: &mut redis::aio::MultiplexedConnection, id: String| {
-        let mut r = r.clone();
-        async move {
-            let key = format!("inplace:{id}");
-            let wire: String = r.get(&key).await.unwrap();
-            let at: i64 = redis::cmd("PEXPIRETIME")
-                .arg(&key)
-                .query_async(&mut r)
-                .await
-                .unwrap();
-            (wire, at)
-        }
-    };
     let set = |v: serde_json::Value| Patch {
         set: [("n".to_owned(), v)].into_iter().collect(),
         ..Patch::default()
@@ -577,7 +557,9 @@ async fn a_write_in_place_leaves_exactly_the_record_and_expiry_a_whole_write_wou
             _ => store.touch(&s.id).await,
         }
         .unwrap();
-        let (wire, at) = stored(&mut r, session.id.clone()).await;
+        let key = format!("inplace:{}", session.id);
+        let wire: String = r.get(&key).await.unwrap();
+        let at = expire_time(&mut r, &key).await;
         assert_eq!(wire, session.to_wire(), "step {step}");
         assert_eq!(
             at,
@@ -615,18 +597,8 @@ async fn a_write_under_a_fixed_lifetime_keeps_the_expiry_and_a_lost_index_is_reb
     new.data.insert("blob".into(), json!("x".repeat(1024)));
     let s = store.create(new).await.unwrap();
     let key = format!("fixed:{}", s.id);
-    let expiry = |r: &mut redis::aio::MultiplexedConnection, k: String| {
-        let mut r = r.clone();
-        async move {
-            redis::cmd("PEXPIRETIME")
-                .arg(k)
-                .query_async::<i64>(&mut r)
-                .await
-                .unwrap()
-        }
-    };
     let at = s.expires_at.unwrap().unix_ms();
-    assert_eq!(expiry(&mut r, key.clone()).await, at);
+    assert_eq!(expire_time(&mut r, &key).await, at);
     let idx: String = redis::cmd("KEYS")
         .arg("fixed:~idx:*")
         .query_async::<Vec<String>>(&mut r)
@@ -643,12 +615,12 @@ async fn a_write_under_a_fixed_lifetime_keeps_the_expiry_and_a_lost_index_is_reb
         let stored: String = r.get(&key).await.unwrap();
         assert_eq!(stored, patched.to_wire());
         assert_eq!(
-            expiry(&mut r, key.clone()).await,
+            expire_time(&mut r, &key).await,
             at,
             "the key's expiry stays"
         );
         assert_eq!(
-            expiry(&mut r, idx.clone()).await,
+            expire_time(&mut r, &idx).await,
             at,
             "the index's expiry stays"
         );
@@ -659,6 +631,6 @@ async fn a_write_under_a_fixed_lifetime_keeps_the_expiry_and_a_lost_index_is_reb
     store.patch(&s.id, set(9)).await.unwrap();
     let member: Option<String> = r.hget(&idx, &s.id).await.unwrap();
     assert!(member.is_some_and(|m| m.ends_with(&format!(" {at}"))));
-    assert_eq!(expiry(&mut r, idx.clone()).await, at);
+    assert_eq!(expire_time(&mut r, &idx).await, at);
     assert_eq!(store.list_by_user_id("u-fixed").await.unwrap().len(), 1);
 }
