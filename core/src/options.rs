@@ -67,20 +67,32 @@ impl std::fmt::Debug for BackendConfig {
     }
 }
 
-/// A URL with the password of its user info replaced by `***`, for messages and logs.
+/// A URL with the password of its user info, and the value of any query parameter named
+/// `…password`, replaced by `***`, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
     let rest = &url[scheme_end..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let mut out = match rest[..authority_end].rfind('@') {
         Some(at) => {
             let user = rest[..at].split(':').next().unwrap_or("");
             format!("{}{user}:***{}", &url[..scheme_end], &rest[at..])
         }
         None => url.to_owned(),
+    };
+    if let Some(q) = out.find('?') {
+        let redacted: Vec<String> = out[q + 1..]
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.ends_with("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{}?{}", &out[..q], redacted.join("&"));
     }
+    out
 }
 
 /// Everything `Store::open` takes. `Options::default()` is a memory store with docs/design.md's
@@ -153,7 +165,14 @@ impl Default for Options {
 }
 
 /// URL schemes the redis backend accepts.
-const REDIS_SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
+const REDIS_SCHEMES: [&str; 6] = [
+    "redis://",
+    "rediss://",
+    "redis+unix://",
+    "unix://",
+    "redis+sentinel://",
+    "rediss+sentinel://",
+];
 
 /// Longest duration accepted for any option (100 years): beyond it, arithmetic overflows.
 const MAX_DURATION_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
@@ -301,7 +320,7 @@ impl Options {
                 "site_id must be at most 256 bytes",
             ));
         }
-        if let BackendConfig::Redis { urls, .. } = &self.backend {
+        if let BackendConfig::Redis { urls, cluster, .. } = &self.backend {
             if urls.is_empty() {
                 return Err(Error::config(
                     "url",
@@ -315,9 +334,17 @@ impl Options {
                 return Err(Error::config(
                     "url",
                     format!(
-                        "a redis url must start with redis://, rediss:// or redis+unix://, not {:?}",
+                        "a redis url must start with redis://, rediss://, redis+unix:// or \
+                         redis+sentinel://, not {:?}",
                         redact_url(bad)
                     ),
+                ));
+            }
+            if (urls.len() > 1 || *cluster) && urls.iter().any(|u| u.contains("+sentinel://")) {
+                return Err(Error::config(
+                    "url",
+                    "a redis+sentinel:// url names every sentinel itself (host,host,…) and is \
+                     not a cluster: give it alone",
                 ));
             }
         }

@@ -23,7 +23,7 @@ pub struct RedisServer {
     extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     // A port whose cluster-bus twin (port + 10000) is free as well.
     loop {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -34,7 +34,7 @@ fn free_port() -> u16 {
     }
 }
 
-fn ping(port: u16) -> bool {
+pub fn ping(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -45,7 +45,7 @@ fn ping(port: u16) -> bool {
             .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
 }
 
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ready() {
         assert!(Instant::now() < deadline, "{what} did not become ready");
@@ -53,7 +53,7 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-fn redis_cli(args: &[&str]) -> String {
+pub fn redis_cli(args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(args)
         .output()
@@ -70,7 +70,7 @@ struct Spawned {
 /// A `sh` that kills `pid` once this process is gone, however it ends: it waits for the end
 /// of a pipe only this process holds open. Servers held in `static`s are never dropped, and
 /// without it they would outlive the test binary.
-fn kill_when_this_process_ends(pid: u32) -> Child {
+pub fn kill_when_this_process_ends(pid: u32) -> Child {
     Command::new("sh")
         .args([
             "-c",

@@ -1,6 +1,8 @@
-//! One connection to Redis, single node or cluster: multiplexed, reconnecting, with per-op
-//! timeouts, one retry for idempotent commands, and errors mapped to our kinds.
+//! One connection to Redis, single node, cluster or the master a Sentinel names: multiplexed,
+//! reconnecting, with per-op timeouts, one retry for idempotent commands, and errors mapped to
+//! our kinds.
 
+use super::sentinel::{Followed, SentinelUrl};
 use crate::error::{Error, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
@@ -8,11 +10,12 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, RedisError, Script, TlsCertificates};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest any single Redis call may take before it is `BACKEND_UNAVAILABLE`.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -27,6 +30,7 @@ pub(crate) struct Target {
 pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(Arc<Followed>),
 }
 
 impl fmt::Debug for Conn {
@@ -34,12 +38,14 @@ impl fmt::Debug for Conn {
         f.write_str(match self {
             Conn::Single(_) => "Conn::Single",
             Conn::Cluster(_) => "Conn::Cluster",
+            Conn::Sentinel(_) => "Conn::Sentinel",
         })
     }
 }
 
-/// Whether a Redis error means "the server is away" rather than "the server said no".
-fn is_unavailable(e: &RedisError) -> bool {
+/// Whether a Redis error means "the server is away" rather than "the server said no". A
+/// `READONLY` server is a master demoted under us: the master is elsewhere.
+pub(crate) fn is_unavailable(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_connection_refusal()
         || e.is_timeout()
@@ -47,7 +53,7 @@ fn is_unavailable(e: &RedisError) -> bool {
         || e.is_unrecoverable_error()
         || matches!(
             e.code(),
-            Some("CLUSTERDOWN" | "TRYAGAIN" | "LOADING" | "MASTERDOWN")
+            Some("CLUSTERDOWN" | "TRYAGAIN" | "LOADING" | "MASTERDOWN" | "READONLY")
         )
 }
 
@@ -59,9 +65,18 @@ pub(crate) fn map_err(e: &RedisError) -> Error {
     }
 }
 
-fn normalise_url(url: &str) -> String {
-    // redis-rs spells unix sockets `unix://` or `redis+unix://`; both are accepted as given.
-    url.to_owned()
+/// A client for one server URL, trusting `tls_ca` (PEM) for `rediss://` if given.
+pub(crate) fn client_for(url: &str, tls_ca: Option<&Vec<u8>>) -> Result<redis::Client, RedisError> {
+    match tls_ca {
+        Some(ca) => redis::Client::build_with_tls(
+            url,
+            TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.clone()),
+            },
+        ),
+        None => redis::Client::open(url),
+    }
 }
 
 pub(crate) async fn connect(target: &Target) -> Result<Conn> {
@@ -71,9 +86,12 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
         client_tls: None,
         root_cert: target.tls_ca.clone(),
     };
-    let urls: Vec<String> = target.urls.iter().map(|u| normalise_url(u)).collect();
+    let urls = &target.urls;
     let connecting = async {
-        if target.cluster {
+        if let Some(url) = urls.first().filter(|u| SentinelUrl::is_sentinel(u)) {
+            let followed = Followed::open(SentinelUrl::parse(url)?, target.tls_ca.clone()).await?;
+            Ok(Conn::Sentinel(Arc::new(followed)))
+        } else if target.cluster {
             let mut builder = ClusterClient::builder(urls.clone())
                 .connection_timeout(CONNECT_TIMEOUT)
                 .response_timeout(OP_TIMEOUT)
@@ -91,11 +109,7 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
             let url = urls
                 .first()
                 .ok_or_else(|| Error::config("url", "a redis url is required"))?;
-            let client = match &target.tls_ca {
-                Some(_) => redis::Client::build_with_tls(url.as_str(), certs()),
-                None => redis::Client::open(url.as_str()),
-            }
-            .map_err(|e| config_error(&e))?;
+            let client = client_for(url, target.tls_ca.as_ref()).map_err(|e| config_error(&e))?;
             // No response timeout of redis-rs's own: `once` bounds every call, a reconnect
             // included, with one timer. A second one per command costs another timer-wheel
             // registration, on the thread that polls the call first (a host's JS thread),
@@ -136,6 +150,10 @@ impl Conn {
             match self.clone() {
                 Conn::Single(mut c) => cmd.query_async(&mut c).await,
                 Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
+                Conn::Sentinel(f) => {
+                    f.run(|mut c| async move { cmd.query_async(&mut c).await })
+                        .await
+                }
             }
         };
         match tokio::time::timeout(OP_TIMEOUT, call).await {
@@ -189,6 +207,10 @@ impl Conn {
             match self.clone() {
                 Conn::Single(mut c) => inv.invoke_async(&mut c).await,
                 Conn::Cluster(mut c) => inv.invoke_async(&mut c).await,
+                Conn::Sentinel(f) => {
+                    f.run(|mut c| async move { inv.invoke_async(&mut c).await })
+                        .await
+                }
             }
         };
         match tokio::time::timeout(OP_TIMEOUT, call).await {

@@ -14,6 +14,7 @@ mod recent;
 mod rewrite;
 mod scan;
 mod scripts;
+mod sentinel;
 mod single;
 mod slot;
 

@@ -1,0 +1,214 @@
+#![allow(dead_code)] // each test crate uses the part of this module it needs
+//! A real Sentinel deployment for the tests: a master, one replica and three sentinels
+//! watching them with a quorum of two, each a `redis-server` process stopped by its PID.
+//!
+//! Needs `redis_server` (support/redis.rs) declared beside it in the test crate.
+
+use super::redis_server::{
+    RedisServer, free_port, kill_when_this_process_ends, ping, redis_cli, wait_for,
+};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The name the sentinels know the master by.
+pub const SERVICE: &str = "sessions";
+/// How long a master may not answer before a sentinel calls it down. Sentinel's default is
+/// 30 s; deployments that want a failover within seconds set 1–5 s, as here.
+pub const DOWN_AFTER_MS: u64 = 1000;
+
+/// How long a failover may take, and how long a sentinel waits before it demotes an old
+/// master that is still up and calling itself master (Sentinel's default is 180 s).
+pub const FAILOVER_TIMEOUT_MS: u64 = 3000;
+
+/// The master, the replica and three sentinels.
+pub struct Sentinels {
+    /// The data nodes, master first at the start (a failover swaps their roles).
+    pub nodes: Vec<RedisServer>,
+    sentinels: Vec<(Child, Child)>,
+    /// The sentinels' ports.
+    pub ports: Vec<u16>,
+    dir: tempfile::TempDir,
+}
+
+impl Sentinels {
+    pub fn start() -> Sentinels {
+        let master = RedisServer::single(&[]);
+        let master_port = port_of(&master);
+        let replica = RedisServer::single(&["--replicaof", "127.0.0.1", &master_port.to_string()]);
+        wait_for("the replica's link to the master", || {
+            redis_cli(&["-p", &port_of(&replica).to_string(), "info", "replication"])
+                .contains("master_link_status:up")
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sentinels, mut ports) = (Vec::new(), Vec::new());
+        for i in 0..3 {
+            let (child, port) = spawn(dir.path(), i, master_port, 2);
+            sentinels.push(child);
+            ports.push(port);
+        }
+        for &p in &ports {
+            wait_for("sentinel", || ping(p));
+        }
+        // A failover needs every sentinel to know the replica and the other sentinels, which
+        // they learn from each other's hello messages (every 2 s).
+        for &p in &ports {
+            wait_for("sentinels to discover each other and the replica", || {
+                let ask = |what: &str| {
+                    redis_cli(&["-p", &p.to_string(), "sentinel", what, SERVICE])
+                        .matches("127.0.0.1")
+                        .count()
+                };
+                ask("replicas") >= 1 && ask("sentinels") >= 2
+            });
+        }
+        Sentinels {
+            nodes: vec![master, replica],
+            sentinels,
+            ports,
+            dir,
+        }
+    }
+
+    /// One sentinel per port in `masters`, each watching a master there with a quorum of one
+    /// and no data nodes of its own (for sentinels that name different masters).
+    pub fn watching(masters: &[u16]) -> Sentinels {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sentinels, mut ports) = (Vec::new(), Vec::new());
+        for (i, &master) in masters.iter().enumerate() {
+            let (child, port) = spawn(dir.path(), i, master, 1);
+            sentinels.push(child);
+            ports.push(port);
+        }
+        for &p in &ports {
+            wait_for("sentinel", || ping(p));
+        }
+        Sentinels {
+            nodes: Vec::new(),
+            sentinels,
+            ports,
+            dir,
+        }
+    }
+
+    /// `redis+sentinel://` naming every sentinel.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+sentinel://{}/{SERVICE}", hosts.join(","))
+    }
+
+    /// The port of the master the sentinels name now.
+    pub fn master_port(&self) -> u16 {
+        let out = redis_cli(&[
+            "-p",
+            &self.ports[0].to_string(),
+            "sentinel",
+            "get-master-addr-by-name",
+            SERVICE,
+        ]);
+        out.lines()
+            .nth(1)
+            .and_then(|p| p.trim().parse().ok())
+            .expect("a master port")
+    }
+
+    /// Which of `nodes` is on `port`.
+    pub fn node_on(&self, port: u16) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| port_of(n) == port)
+            .expect("a node on that port")
+    }
+
+    /// Waits until the sentinels name a master other than `old` and that server says it is a
+    /// master; returns its port and how long that took.
+    pub fn await_promotion(&self, old: u16, within: Duration) -> (u16, Duration) {
+        let started = Instant::now();
+        loop {
+            let now = self.master_port();
+            if now != old && redis_cli(&["-p", &now.to_string(), "role"]).starts_with("master") {
+                return (now, started.elapsed());
+            }
+            assert!(started.elapsed() < within, "no promotion within {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the server on `port` is a replica in sync with its master.
+    pub fn await_replica(&self, port: u16, within: Duration) -> Duration {
+        let started = Instant::now();
+        wait_until(within, || {
+            let info = redis_cli(&["-p", &port.to_string(), "info", "replication"]);
+            info.contains("role:slave") && info.contains("master_link_status:up")
+        });
+        started.elapsed()
+    }
+
+    /// `SENTINEL FAILOVER`: a failover now, without waiting for agreement that the master is
+    /// down (the old master is made a replica of the new one).
+    pub fn failover(&self) {
+        let out = redis_cli(&[
+            "-p",
+            &self.ports[0].to_string(),
+            "sentinel",
+            "failover",
+            SERVICE,
+        ]);
+        assert!(out.starts_with("OK"), "SENTINEL FAILOVER: {out}");
+    }
+}
+
+/// A sentinel watching the master on `master_port`, with its own config file in `dir` (a
+/// sentinel rewrites it as it learns).
+fn spawn(dir: &std::path::Path, i: usize, master_port: u16, quorum: u8) -> ((Child, Child), u16) {
+    let port = free_port();
+    let conf = dir.join(format!("sentinel-{i}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+             sentinel monitor {SERVICE} 127.0.0.1 {master_port} {quorum}\n\
+             sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n\
+             sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}\n\
+             sentinel parallel-syncs {SERVICE} 1\n",
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("redis-server")
+        .arg(&conf)
+        .args(["--sentinel", "--loglevel", "warning"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is needed: `apt-get install -y redis-server`");
+    let watcher = kill_when_this_process_ends(child.id());
+    ((child, watcher), port)
+}
+
+fn wait_until(within: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < within, "not done within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The TCP port of a single-node server.
+pub fn port_of(server: &RedisServer) -> u16 {
+    server.urls[0].rsplit(':').next().unwrap().parse().unwrap()
+}
+
+impl Drop for Sentinels {
+    fn drop(&mut self) {
+        for (child, watcher) in &mut self.sentinels {
+            let _ = child.kill();
+            let _ = child.wait();
+            drop(watcher.stdin.take());
+            let _ = watcher.wait();
+        }
+    }
+}
