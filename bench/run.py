@@ -20,8 +20,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import redis_benchmark  # noqa: E402
-from harness.redis_server import redis_server  # noqa: E402
-from harness.scenarios import BENCH, python_default, scenarios  # noqa: E402
+from harness.redis_server import redis_server, replicated_redis  # noqa: E402
+from harness.scenarios import BENCH, REPLICATED_URL, python_default, scenarios  # noqa: E402
 from harness.tables import matrix, pairs_table, scaling_table, sealed_table, targets_table  # noqa: E402
 
 
@@ -48,7 +48,12 @@ def main() -> int:
                 json.dump([{"runner": sc.name, "skipped": sc.skip}], open(target, "w"))
                 continue
             t0 = time.time()
-            r = subprocess.run(sc.cmd, cwd=sc.cwd, env={**os.environ, **sc.env})
+            if sc.replicated:
+                with replicated_redis() as master:
+                    cmd = [f"redis://127.0.0.1:{master}" if c == REPLICATED_URL else c for c in sc.cmd]
+                    r = subprocess.run(cmd, cwd=sc.cwd, env={**os.environ, **sc.env})
+            else:
+                r = subprocess.run(sc.cmd, cwd=sc.cwd, env={**os.environ, **sc.env})
             print(f"[{sc.name}] {'ok' if r.returncode == 0 else 'FAILED'} in {time.time() - t0:.1f}s", file=sys.stderr)
             if r.returncode != 0:
                 failed.append(sc.name)

@@ -19,6 +19,11 @@ class Scenario:
     cwd: str
     env: Dict[str, str] = field(default_factory=dict)
     skip: Optional[str] = None  # why it cannot run here
+    # Runs against its own master with a replica, whose URL replaces REPLICATED_URL in `cmd`.
+    replicated: bool = False
+
+
+REPLICATED_URL = "{replicated-redis-url}"
 
 
 def go_workspace(tmp: str) -> Optional[str]:
@@ -79,6 +84,10 @@ def scenarios(smoke: bool, redis_url: str, tmp: str, out: str, python: str) -> L
         Scenario("sealed", ["node", "sealed.mjs", "--out", res("sealed"),
                             *(["--n", "20", "--n1", "10", "--rounds", "2", "--pool", "20"] if smoke else
                               ["--n", "5000", "--n1", "3000", "--rounds", "5", "--pool", "1000"])], node),
+        # What wait_replicas costs a login and a logout (a master with one replica of its own).
+        Scenario("durability", ["node", "durability.mjs", "--redis", REPLICATED_URL, "--out", res("durability"),
+                                *(["--n", "20", "--n1", "10", "--rounds", "2"] if smoke else
+                                  ["--n", "5000", "--n1", "2000", "--rounds", "5"])], node, replicated=True),
         Scenario("python-sealed", [python, "sealed.py", "--out", res("python-sealed"),
                                    *(["--n", "20", "--rounds", "2", "--pool", "20"] if smoke else
                                      ["--n", "5000", "--rounds", "5", "--pool", "1000"])], py),

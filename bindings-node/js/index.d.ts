@@ -176,7 +176,7 @@ export interface StoreOptions {
   backend?: 'memory' | 'sqlite' | 'file' | 'redis' | MemoryBackend | CustomBackend
   /** sqlite, file */
   path?: string
-  /** redis: redis://, rediss://, redis+unix:// */
+  /** redis: redis://, rediss://, redis+unix://, or redis+sentinel://host,host/service (docs/redis.md) */
   url?: string
   /** Redis Cluster seeds */
   urls?: string[]
@@ -205,6 +205,13 @@ export interface StoreOptions {
   /** Default 10 min. */
   tombstoneTtlMs?: number
   allowAnonymous?: boolean
+  /**
+   * Redis: replicas that must hold a create, login, rotation or logout before it resolves
+   * (`WAIT`); 0 = off. Without it a failover can lose an acknowledged login or logout.
+   */
+  waitReplicas?: number
+  /** Redis: how long such a write waits for its replicas (1–2500, default 500). */
+  waitTimeoutMs?: number
   /** Called on the JS thread after the operation; a throw or rejection is logged and ignored. */
   onViolation?: (event: ViolationEvent) => void | Promise<void>
   logger?: Logger

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Node name → core name, for every option that is plain JSON.
-const NAMES: [(&str, &str); 19] = [
+const NAMES: [(&str, &str); 21] = [
     ("backend", "backend"),
     ("path", "path"),
     ("url", "url"),
@@ -37,6 +37,8 @@ const NAMES: [(&str, &str); 19] = [
     ("tombstoneTtlMs", "tombstone_ttl"),
     ("allowAnonymous", "allow_anonymous"),
     ("omnistorageCompat", "omnistorage_compat"),
+    ("waitReplicas", "wait_replicas"),
+    ("waitTimeoutMs", "wait_timeout"),
 ];
 
 /// Options the JS layer turns into `hooks` (validated there) and the testing clock.

@@ -34,12 +34,13 @@ use std::time::Duration;
 type CoreResult<T> = Result<T, Error>;
 
 /// Options whose values are durations (`timedelta` or seconds → ms for the core).
-const DURATIONS: [&str; 5] = [
+const DURATIONS: [&str; 6] = [
     "default_ttl",
     "max_lifetime",
     "idle_timeout",
     "cleanup_interval",
     "tombstone_ttl",
+    "wait_timeout",
 ];
 
 fn invalid(message: impl Into<String>, argument: &str) -> Error {

@@ -132,6 +132,14 @@ pub struct Options {
     /// `{prefix}user:{uuid}` index is kept with omnisession's own. Off by default: it refuses
     /// the non-UUID user ids that stores without a Go peer use.
     pub omnistorage_compat: bool,
+    /// Redis: how many replicas must hold a write that creates, rotates or ends a session
+    /// before it is acknowledged (`WAIT`; 0 = off, the default). Redis replicates
+    /// asynchronously: without it, a login or a logout the master acknowledged can be lost in
+    /// a failover (docs/redis.md).
+    pub wait_replicas: usize,
+    /// Redis: how long such a write waits for its replicas, in ms (default 500), before it
+    /// fails with `BACKEND_UNAVAILABLE` (it is on the master, not yet safe).
+    pub wait_timeout_ms: u64,
     /// Receives violation events.
     pub on_violation: Option<Arc<dyn ViolationSink>>,
     /// Source of "now" (tests use a manual clock).
@@ -158,6 +166,8 @@ impl Default for Options {
             tombstone_ttl_ms: 10 * 60 * 1000,
             allow_anonymous: false,
             omnistorage_compat: false,
+            wait_replicas: 0,
+            wait_timeout_ms: 500,
             on_violation: None,
             clock: Arc::new(SystemClock),
         }
@@ -173,6 +183,9 @@ const REDIS_SCHEMES: [&str; 6] = [
     "redis+sentinel://",
     "rediss+sentinel://",
 ];
+
+/// Longest `wait_timeout` accepted: the wait must end before the 3 s a Redis call may take.
+const MAX_WAIT_TIMEOUT_MS: u64 = 2500;
 
 /// Longest duration accepted for any option (100 years): beyond it, arithmetic overflows.
 const MAX_DURATION_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
@@ -210,6 +223,8 @@ impl Options {
                 "site_id" => o.site_id = string(key, value)?,
                 "max_session_size" => o.max_session_size = count(key, value)?,
                 "max_sessions_per_user" => o.max_sessions_per_user = count(key, value)?,
+                "wait_replicas" => o.wait_replicas = count(key, value)?,
+                "wait_timeout" => o.wait_timeout_ms = duration(key, value)?,
                 "eviction_policy" => o.eviction_policy = string(key, value)?.parse()?,
                 "default_ttl" => o.default_ttl_ms = duration(key, value)?,
                 "max_lifetime" => o.max_lifetime_ms = duration(key, value)?,
@@ -320,6 +335,32 @@ impl Options {
                 "site_id must be at most 256 bytes",
             ));
         }
+        self.validate_redis()?;
+        if self.omnistorage_compat
+            && matches!(
+                self.backend,
+                BackendConfig::Sqlite { .. } | BackendConfig::File { .. }
+            )
+        {
+            // omnistorage-core's KVS+SQLite keeps records in a `kv (key, value, expires_at)`
+            // table; omnisession's SQLite and file layouts are not that, so no Go service can
+            // share them and the mode would promise what it cannot keep.
+            return Err(Error::config(
+                "omnistorage_compat",
+                "omnistorage_compat needs the redis backend (or memory, for tests): a Go \
+                 service cannot share omnisession's sqlite or file layout",
+            ));
+        }
+        if let BackendConfig::Sqlite { path } | BackendConfig::File { path } = &self.backend
+            && path.as_os_str().is_empty()
+        {
+            return Err(Error::config("path", "path must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The Redis options: the URLs, and `wait_replicas` (which only Redis has).
+    fn validate_redis(&self) -> Result<()> {
         if let BackendConfig::Redis { urls, cluster, .. } = &self.backend {
             if urls.is_empty() {
                 return Err(Error::config(
@@ -348,25 +389,22 @@ impl Options {
                 ));
             }
         }
-        if self.omnistorage_compat
-            && matches!(
-                self.backend,
-                BackendConfig::Sqlite { .. } | BackendConfig::File { .. }
-            )
-        {
-            // omnistorage-core's KVS+SQLite keeps records in a `kv (key, value, expires_at)`
-            // table; omnisession's SQLite and file layouts are not that, so no Go service can
-            // share them and the mode would promise what it cannot keep.
-            return Err(Error::config(
-                "omnistorage_compat",
-                "omnistorage_compat needs the redis backend (or memory, for tests): a Go \
-                 service cannot share omnisession's sqlite or file layout",
-            ));
-        }
-        if let BackendConfig::Sqlite { path } | BackendConfig::File { path } = &self.backend
-            && path.as_os_str().is_empty()
-        {
-            return Err(Error::config("path", "path must not be empty"));
+        if self.wait_replicas > 0 {
+            if !matches!(self.backend, BackendConfig::Redis { .. }) {
+                return Err(Error::config(
+                    "wait_replicas",
+                    "wait_replicas needs the redis backend",
+                ));
+            }
+            if !(1..=MAX_WAIT_TIMEOUT_MS).contains(&self.wait_timeout_ms) {
+                return Err(Error::config(
+                    "wait_timeout",
+                    format!(
+                        "wait_timeout must be from 1 to {MAX_WAIT_TIMEOUT_MS} ms (a redis call \
+                         times out after 3 s)"
+                    ),
+                ));
+            }
         }
         Ok(())
     }

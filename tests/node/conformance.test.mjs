@@ -12,7 +12,7 @@ const VECTORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../c
 const START_MS = 1_893_456_000_000 // 2030-01-01T00:00:00Z
 
 /** Canonical option names → Node names (durations in ms gain the `Ms` suffix). */
-const DURATIONS = new Set(['default_ttl', 'max_lifetime', 'idle_timeout', 'cleanup_interval', 'tombstone_ttl'])
+const DURATIONS = new Set(['default_ttl', 'max_lifetime', 'idle_timeout', 'cleanup_interval', 'tombstone_ttl', 'wait_timeout'])
 function nodeName(name) {
   // A name that is not canonical (camelCase) stands for a wrong-convention name: in Node that
   // is the snake_case form.

@@ -20,7 +20,7 @@ VECTORS = pathlib.Path(__file__).resolve().parents[1] / "conformance"
 # The codes that say the session has ended: every error met is checked against them.
 GONE = set(json.loads((VECTORS / "error_codes.json").read_text())["gone_codes"])
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
-DURATIONS = {"default_ttl", "max_lifetime", "idle_timeout", "cleanup_interval", "tombstone_ttl"}
+DURATIONS = {"default_ttl", "max_lifetime", "idle_timeout", "cleanup_interval", "tombstone_ttl", "wait_timeout"}
 
 
 def lifetime(a: Dict[str, Any]) -> Dict[str, Any]:

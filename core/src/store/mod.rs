@@ -147,6 +147,10 @@ impl Store {
                     &options.key_prefix,
                     options.expiry(),
                     options.omnistorage_compat,
+                    (options.wait_replicas > 0).then_some(backend::redis::Durability {
+                        replicas: options.wait_replicas,
+                        timeout_ms: options.wait_timeout_ms,
+                    }),
                 )
                 .await?
             }

@@ -52,9 +52,10 @@ pub struct Verdict {
     /// From the fault to the first operation that succeeded after the outage it caused (zero
     /// if nothing failed).
     pub recovery: Duration,
-    /// Acknowledged writes not found at the end: sessions created and not logged out that are
-    /// gone, and acknowledged patches whose value is not there.
-    pub lost: usize,
+    /// Sessions whose creation was acknowledged, not logged out, that are gone.
+    pub lost_sessions: usize,
+    /// Acknowledged patches whose value is not there (on sessions still there).
+    pub lost_patches: usize,
     /// Sessions whose logout was acknowledged that are readable again.
     pub resurrected: usize,
     /// Users with more live sessions than the limit.
@@ -117,14 +118,19 @@ impl Load {
                 .min()
                 .unwrap_or_else(|| Instant::now() - fault)
         });
-        let (mut lost, mut resurrected, mut over_admitted, mut acknowledged) = (0, 0, 0, 0);
+        let (mut lost_sessions, mut lost_patches) = (0, 0);
+        let (mut resurrected, mut over_admitted, mut acknowledged) = (0, 0, 0);
         for w in &done {
             for (user, sessions) in &w.live {
                 for (id, n) in sessions {
                     acknowledged += 1;
-                    let found = store.get(id).await.expect("the store serves again");
-                    let kept = found.and_then(|s| s.data.get("n").and_then(Value::as_u64));
-                    lost += usize::from(kept.is_none_or(|kept| kept < *n));
+                    match store.get(id).await.expect("the store serves again") {
+                        None => lost_sessions += 1,
+                        Some(s) => {
+                            let kept = s.data.get("n").and_then(Value::as_u64);
+                            lost_patches += usize::from(kept.is_none_or(|kept| kept < *n));
+                        }
+                    }
                 }
                 let live = store
                     .list_by_user_id(user)
@@ -142,7 +148,8 @@ impl Load {
             operations: ops.len(),
             longest,
             recovery,
-            lost,
+            lost_sessions,
+            lost_patches,
             resurrected,
             over_admitted,
             acknowledged,

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, FromRedisValue, RedisError, Script, TlsCertificates};
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +16,14 @@ use std::time::Duration;
 /// Longest any single Redis call may take before it is `BACKEND_UNAVAILABLE`.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `WAIT` after the writes that must survive a failover: how many replicas must hold a write
+/// before it is acknowledged, and how long to wait for them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Durability {
+    pub(crate) replicas: usize,
+    pub(crate) timeout_ms: u64,
+}
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -217,6 +225,37 @@ impl Conn {
             Ok(r) => r.map_err(|e| map_err(&e)),
             Err(_) => Err(Error::unavailable("redis: script timed out")),
         }
+    }
+
+    /// `WAIT` on the node holding `key` (the only node, outside a cluster): whether
+    /// `d.replicas` replicas have every write this connection sent it. Never retried: on a
+    /// new connection `WAIT` would count the replicas of nothing.
+    pub(crate) async fn wait_replicas(&self, key: &str, d: Durability) -> Result<()> {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(d.replicas).arg(d.timeout_ms);
+        let acked: usize = match self {
+            Conn::Cluster(c) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_key(key, SlotAddr::Master),
+                ));
+                let mut c = c.clone();
+                let value = tokio::time::timeout(OP_TIMEOUT, c.route_command(cmd, routing))
+                    .await
+                    .map_err(|_| Error::unavailable("redis: WAIT timed out"))?
+                    .map_err(|e| map_err(&e))?;
+                redis::from_redis_value(value)
+                    .map_err(|e| Error::backend(format!("redis: unexpected WAIT reply: {e}")))?
+            }
+            _ => self.once(&cmd).await.map_err(|e| map_err(&e))?,
+        };
+        if acked < d.replicas {
+            return Err(Error::unavailable(format!(
+                "redis: the write is on the master, but {acked} of {} replicas had it after {} \
+                 ms (wait_replicas): a failover now could lose it",
+                d.replicas, d.timeout_ms
+            )));
+        }
+        Ok(())
     }
 
     /// The nodes to SCAN: the one server, or every cluster master (`None` = the single node).

@@ -18,7 +18,7 @@ mod sentinel;
 mod single;
 mod slot;
 
-pub(crate) use conn::Target;
+pub(crate) use conn::{Durability, Target};
 
 use super::{Backend, Change, Modified, Page, Record, WriteCtx, is_live};
 use crate::controls::admission::{Admission, Decision, Member};
@@ -54,6 +54,8 @@ pub struct RedisBackend {
     compat: bool,
     /// Records last read or written here: where a read-modify-write starts (see `recent.rs`).
     recent: RecentRecords,
+    /// `wait_replicas`: the writes that create, move or end a session wait for replicas.
+    durability: Option<Durability>,
 }
 
 /// Connects to Redis (one node, or a cluster) with every key under `prefix`.
@@ -62,6 +64,7 @@ pub(crate) async fn open(
     prefix: &str,
     expiry: ExpiryRule,
     compat: bool,
+    durability: Option<Durability>,
 ) -> Result<Arc<dyn Backend>> {
     let conn = conn::connect(target).await?;
     let backend = RedisBackend {
@@ -70,6 +73,7 @@ pub(crate) async fn open(
         expiry,
         compat,
         recent: RecentRecords::default(),
+        durability,
     };
     let _: String = backend.conn.read(&redis::cmd("PING")).await?;
     Ok(Arc::new(backend))
@@ -135,6 +139,43 @@ struct IndexState {
 
 impl RedisBackend {
     /// Writes a tombstone: its value and its key's expiry are both the end of the tombstone.
+    /// With `wait_replicas`: waits until replicas hold what a write that created, moved or
+    /// ended a session did: the records and tombstones of `ids`, and the index entries of
+    /// `sessions` (on a cluster, on every node holding one of them).
+    async fn replicated(&self, ids: &[&str], sessions: &[&Session]) -> Result<()> {
+        let Some(d) = self.durability else {
+            return Ok(());
+        };
+        if !self.conn.is_cluster() {
+            return self.conn.wait_replicas("", d).await;
+        }
+        let mut keys: Vec<String> = ids
+            .iter()
+            .flat_map(|id| [self.keys.session(id), self.keys.tombstone(id)])
+            .collect();
+        for s in sessions {
+            keys.extend(index_of(&self.keys, s));
+            if self.compat
+                && let Some(user) = &s.user_id
+            {
+                keys.push(self.keys.go_user(user));
+            }
+        }
+        keys.sort_by_key(|k| slot::of(k.as_bytes()));
+        keys.dedup_by_key(|k| slot::of(k.as_bytes()));
+        for key in &keys {
+            self.conn.wait_replicas(key, d).await?;
+        }
+        Ok(())
+    }
+
+    /// [`RedisBackend::replicated`] for an insert and the sessions it evicted.
+    async fn replicated_insert(&self, record: &Record, evicted: &[Session]) -> Result<()> {
+        let mut ids = vec![record.session.id.as_str()];
+        ids.extend(evicted.iter().map(|s| s.id.as_str()));
+        self.replicated(&ids, &[&record.session]).await
+    }
+
     async fn set_tombstone(&self, id: &str, until_ms: i64) -> Result<()> {
         let until = until_ms.to_string();
         let cmd = redis::cmd("SET")
@@ -441,7 +482,9 @@ impl Backend for RedisBackend {
         ctx: WriteCtx,
     ) -> Result<Vec<Session>> {
         if self.conn.is_cluster() {
-            return self.insert_cluster(record, admission, ctx).await;
+            let evicted = self.insert_cluster(record, admission, ctx).await?;
+            self.replicated_insert(record, &evicted).await?;
+            return Ok(evicted);
         }
         let idx = index_of(&self.keys, &record.session);
         for _ in 0..MAX_ATTEMPTS {
@@ -462,7 +505,9 @@ impl Backend for RedisBackend {
             match status.as_str() {
                 "ok" => {
                     self.recent.put(&record.session.id, &record.wire);
-                    return Ok(parse_evicted(&wires));
+                    let evicted = parse_evicted(&wires);
+                    self.replicated_insert(record, &evicted).await?;
+                    return Ok(evicted);
                 }
                 "conflict" => return Err(conflict(&record.session.id)),
                 _ => {}
@@ -510,6 +555,12 @@ impl Backend for RedisBackend {
                     .await?
             };
             match attempt {
+                Attempt::Done(Modified::Written { record, evicted }) if record.session.id != id => {
+                    // A rotation: a new id for the session, the old one tombstoned.
+                    let new_id = record.session.id.as_str();
+                    self.replicated(&[id, new_id], &[&record.session]).await?;
+                    return Ok(Modified::Written { record, evicted });
+                }
                 Attempt::Done(done) => return Ok(done),
                 Attempt::Next(from) => next = from,
             }
@@ -522,6 +573,8 @@ impl Backend for RedisBackend {
         for id in ids {
             let mut next = self.starting_wire(id).await?;
             let mut done = false;
+            // Removed here: `Some(its session, if its record could be read)`.
+            let mut ended = None;
             for _ in 0..MAX_ATTEMPTS {
                 let Some((wire, _)) = next.take() else {
                     done = true;
@@ -536,6 +589,7 @@ impl Backend for RedisBackend {
                     Some(true) => {
                         removed += 1;
                         done = true;
+                        ended = session.map(Some);
                         break;
                     }
                     Some(false) => {
@@ -549,6 +603,9 @@ impl Backend for RedisBackend {
             self.recent.forget(id);
             if !done {
                 return Err(too_busy());
+            }
+            if let Some(session) = ended {
+                self.replicated(&[id], &Vec::from_iter(&session)).await?;
             }
         }
         Ok(removed)
