@@ -115,14 +115,14 @@ async fn a_bad_sentinel_url_is_config_invalid_and_unreachable_sentinels_unavaila
     assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
 
     // No sentinel listening.
-    let (a, b) = (redis_server::free_port(), redis_server::free_port());
+    let (first, second) = (redis_server::free_port(), redis_server::free_port());
     let e = refused(format!(
-        "redis+sentinel://:{secret}@127.0.0.1:{a},127.0.0.1:{b}/sessions?sentinel_password={secret}"
+        "redis+sentinel://:{secret}@127.0.0.1:{first},127.0.0.1:{second}/sessions?sentinel_password={secret}"
     ))
     .await;
     assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
     assert!(e.to_string().contains("no sentinel answered"), "{e}");
-    assert!(e.to_string().contains(&format!("127.0.0.1:{a}")), "{e}");
+    assert!(e.to_string().contains(&format!("127.0.0.1:{first}")), "{e}");
 
     // Sentinels that know no such master.
     let s = Sentinels::start();
@@ -136,13 +136,13 @@ async fn a_bad_sentinel_url_is_config_invalid_and_unreachable_sentinels_unavaila
     );
 
     // Sentinels that each name a different master, none of them up.
-    let (x, y) = (redis_server::free_port(), redis_server::free_port());
-    let lone = Sentinels::watching(&[x, y]);
+    let (dead, also_dead) = (redis_server::free_port(), redis_server::free_port());
+    let lone = Sentinels::watching(&[dead, also_dead]);
     let e = refused(lone.url()).await;
     assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
     assert!(e.to_string().contains("the sentinels disagree"), "{e}");
     assert!(
-        e.to_string().contains(&format!("127.0.0.1:{x} by 1")),
+        e.to_string().contains(&format!("127.0.0.1:{dead} by 1")),
         "{e}"
     );
 }
@@ -212,7 +212,7 @@ async fn failovers(fault: Fault, what: &'static str, wait_replicas: usize) -> Ve
             if let Fault::Kill = fault {
                 s.nodes[node].restart();
             }
-            s.await_replica(old, Duration::from_secs(30))
+            Sentinels::await_replica(old, Duration::from_secs(30))
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
         let v = load.finish(&store, at).await;

@@ -116,7 +116,7 @@ impl Load {
                 .filter(|o| o.ok && o.started >= first_failure)
                 .map(|o| o.ended - fault)
                 .min()
-                .unwrap_or_else(|| Instant::now() - fault)
+                .unwrap_or_else(|| fault.elapsed())
         });
         let (mut lost_sessions, mut lost_patches) = (0, 0);
         let (mut resurrected, mut over_admitted, mut acknowledged) = (0, 0, 0);
@@ -168,7 +168,7 @@ async fn run(store: Store, users: Vec<String>, stop: Arc<AtomicBool>) -> Worker 
         counter += 1;
         let started = Instant::now();
         // Mostly log in while below or at the limit; log out one in four steps when at it.
-        let ok = if live >= LIMIT && i % 4 == 0 {
+        let ok = if live >= LIMIT && i.is_multiple_of(4) {
             let (id, _) = w.live.get_mut(user).unwrap().remove(0);
             let r = store.delete(&id).await;
             w.tally.count(&r);
@@ -178,7 +178,7 @@ async fn run(store: Store, users: Vec<String>, stop: Arc<AtomicBool>) -> Worker 
                 w.logged_out.push(id);
             }
             ok
-        } else if i % 3 == 0 && live > 0 {
+        } else if i.is_multiple_of(3) && live > 0 {
             let k = i % live;
             let (id, _) = w.live[user][k].clone();
             let r = store

@@ -1,8 +1,9 @@
 #![allow(dead_code)] // each test crate uses the part of this module it needs
-//! Real Redis servers for the tests: a single node, a TLS node and a 3-master cluster, each
-//! started from the `redis-server` binary in its own temp dir and stopped by its PID on drop.
+//! Real Redis servers for the tests: a single node, a TLS node, a 3-master cluster and a
+//! 3-master cluster with one replica each (for failover and resharding), each started from the
+//! `redis-server` binary in its own temp dir and stopped by its PID on drop.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,8 +14,9 @@ const MISSING: &str = "redis-server and redis-cli are needed: `apt-get install -
 
 /// A running server (or cluster), killed when dropped.
 pub struct RedisServer {
-    children: Vec<Spawned>,
-    /// Seed URLs: one for a node, three for a cluster.
+    /// One per node, by node index (`None`: killed).
+    children: Vec<Option<Spawned>>,
+    /// Seed URLs: one for a node, one per node for a cluster.
     pub urls: Vec<String>,
     /// The CA of a TLS server.
     pub ca: Option<PathBuf>,
@@ -67,6 +69,16 @@ struct Spawned {
     watcher: Child,
 }
 
+impl Spawned {
+    /// SIGKILL (what `Child::kill` sends on Unix): no shutdown, no save, sockets reset.
+    fn stop(mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        drop(self.watcher.stdin.take());
+        let _ = self.watcher.wait();
+    }
+}
+
 /// A `sh` that kills `pid` once this process is gone, however it ends: it waits for the end
 /// of a pipe only this process holds open. Servers held in `static`s are never dropped, and
 /// without it they would outlive the test binary.
@@ -117,7 +129,7 @@ impl RedisServer {
         let child = Self::spawn(dir.path(), port, &extra);
         wait_for("redis-server", || ping(port));
         RedisServer {
-            children: vec![child],
+            children: vec![Some(child)],
             urls: vec![format!("redis://127.0.0.1:{port}")],
             ca: None,
             ports: vec![port],
@@ -139,7 +151,7 @@ impl RedisServer {
         let child = Self::spawn(dir.path(), 0, &extra);
         wait_for("redis-server (unix socket)", || sock.exists());
         RedisServer {
-            children: vec![child],
+            children: vec![Some(child)],
             urls: vec![format!("redis+unix://{}", sock.display())],
             ca: None,
             ports: vec![],
@@ -232,7 +244,7 @@ impl RedisServer {
         });
         let ca = Some(d.join("ca.crt"));
         RedisServer {
-            children: vec![child],
+            children: vec![Some(child)],
             urls: vec![format!("rediss://localhost:{port}")],
             ca,
             ports: vec![port],
@@ -261,7 +273,7 @@ impl RedisServer {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-            children.push(Self::spawn(&node_dir, port, &extra));
+            children.push(Some(Self::spawn(&node_dir, port, &extra)));
             ports.push(port);
         }
         for &p in &ports {
@@ -293,11 +305,10 @@ impl RedisServer {
 
     /// Kills the (single) server now, as a crash would.
     pub fn kill(&mut self) {
-        for Spawned { server, watcher } in &mut self.children {
-            let _ = server.kill();
-            let _ = server.wait();
-            drop(watcher.stdin.take());
-            let _ = watcher.wait();
+        for child in &mut self.children {
+            if let Some(child) = child.take() {
+                child.stop();
+            }
         }
         self.children.clear();
     }
@@ -306,7 +317,7 @@ impl RedisServer {
     pub fn restart(&mut self) {
         let port = self.ports[0];
         self.children
-            .push(Self::spawn(self.dir.path(), port, &self.extra));
+            .push(Some(Self::spawn(self.dir.path(), port, &self.extra)));
         wait_for("restarted redis-server", || ping(port));
     }
 }
@@ -314,5 +325,522 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// `cluster-node-timeout` of [`RedisServer::cluster_with_replicas`], in ms. Redis's default is
+/// 15 s: a master is only marked failed, and its replica promoted, after that long, which would
+/// make every failover test wait 15 s and more. 1 s keeps a failover at about 2 to 3 s (the
+/// timeout, the FAIL agreement of a majority of masters, then the replica's election delay of
+/// 500 ms plus up to 500 ms of jitter), yet is long enough that a busy 2-core machine
+/// does not make a healthy node miss its pings and fail over by itself.
+pub const HA_NODE_TIMEOUT_MS: u64 = 1000;
+
+/// A reply of Redis (RESP2), read by [`RedisServer::query`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `+OK` and the like.
+    Status(String),
+    /// `-ERR ...`, `-MOVED ...`.
+    Error(String),
+    /// `:n`.
+    Int(i64),
+    /// `$n`: a string, or `None` for nil.
+    Bulk(Option<String>),
+    /// `*n`.
+    Array(Vec<Reply>),
+}
+
+impl Reply {
+    /// The text of a status, error or bulk reply ("" for others).
+    pub fn text(&self) -> &str {
+        match self {
+            Reply::Status(s) | Reply::Error(s) | Reply::Bulk(Some(s)) => s,
+            _ => "",
+        }
+    }
+}
+
+fn read_reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let line = line.trim_end_matches("\r\n");
+    let (kind, rest) = line.split_at(1.min(line.len()));
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, line.to_owned());
+    let n = || rest.parse::<i64>().map_err(|_| bad());
+    Ok(match kind {
+        "+" => Reply::Status(rest.to_owned()),
+        "-" => Reply::Error(rest.to_owned()),
+        ":" => Reply::Int(n()?),
+        "$" if n()? < 0 => Reply::Bulk(None),
+        "$" => {
+            let mut buf = vec![0u8; usize::try_from(n()?).map_err(|_| bad())? + 2];
+            r.read_exact(&mut buf)?;
+            buf.truncate(buf.len() - 2);
+            Reply::Bulk(Some(String::from_utf8_lossy(&buf).into_owned()))
+        }
+        "*" if n()? < 0 => Reply::Array(Vec::new()),
+        "*" => (0..n()?)
+            .map(|_| read_reply(r))
+            .collect::<std::io::Result<_>>()
+            .map(Reply::Array)?,
+        _ => return Err(bad()),
+    })
+}
+
+/// The cluster slot of `key` (CRC16-XMODEM of its hash tag or of the whole key, mod 16384), as
+/// Redis computes it: no round trip per key.
+pub fn key_slot(key: &str) -> u16 {
+    let mut k = key.as_bytes();
+    if let Some(open) = k.iter().position(|&b| b == b'{')
+        && let Some(len) = k[open + 1..].iter().position(|&b| b == b'}')
+        && len > 0
+    {
+        k = &k[open + 1..open + 1 + len];
+    }
+    let mut crc: u16 = 0;
+    for &b in k {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 == 0 {
+                crc << 1
+            } else {
+                (crc << 1) ^ 0x1021
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// A master in one node's view: its port, slot ranges and number of replicas.
+type Shard = (u16, Vec<(u16, u16)>, usize);
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// The node id.
+    pub id: String,
+    /// Its client port.
+    pub port: u16,
+    /// Whether it is a master (else a replica).
+    pub master: bool,
+    /// `fail` or `fail?` (PFAIL) in its flags, or `handshake`/`noaddr`.
+    pub failed: bool,
+    /// Its master's id (replicas).
+    pub master_id: Option<String>,
+    /// Whether the reporting node's link to it is connected.
+    pub connected: bool,
+    /// The slot ranges it serves (migrating/importing marks left out).
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl ClusterNode {
+    fn parse(line: &str) -> Option<ClusterNode> {
+        let f: Vec<&str> = line.split(' ').collect();
+        let port = f
+            .get(1)?
+            .split('@')
+            .next()?
+            .rsplit_once(':')?
+            .1
+            .parse()
+            .ok()?;
+        let flags = *f.get(2)?;
+        let slots = f
+            .iter()
+            .skip(8)
+            .filter(|s| !s.starts_with('['))
+            .filter_map(|s| match s.split_once('-') {
+                Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                None => s.parse().ok().map(|n| (n, n)),
+            })
+            .collect();
+        Some(ClusterNode {
+            id: (*f.first()?).to_owned(),
+            port,
+            master: flags.contains("master"),
+            failed: flags.contains("fail")
+                || flags.contains("handshake")
+                || flags.contains("noaddr"),
+            master_id: Some(*f.get(3)?).filter(|m| *m != "-").map(str::to_owned),
+            connected: *f.get(7)? == "connected",
+            slots,
+        })
+    }
+
+    /// Whether it serves `slot`.
+    pub fn serves(&self, slot: u16) -> bool {
+        self.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+    }
+}
+
+impl RedisServer {
+    /// Three masters with one replica each (six nodes), all 16384 slots covered, every
+    /// replica in sync. The nodes are indexed 0..6 in `urls` order; which are masters is
+    /// asked of the cluster ([`RedisServer::master_of_slot`], [`RedisServer::replica_of`]).
+    /// `cluster-node-timeout` is [`HA_NODE_TIMEOUT_MS`]. No persistence: a killed node
+    /// restarts empty and full-syncs from its shard's master.
+    pub fn cluster_with_replicas() -> RedisServer {
+        let dir = tempfile::tempdir().unwrap();
+        let extra: Vec<String> = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            &HA_NODE_TIMEOUT_MS.to_string(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let mut children = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..6 {
+            let port = free_port();
+            let node_dir = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&node_dir).unwrap();
+            children.push(Some(Self::spawn(&node_dir, port, &extra)));
+            ports.push(port);
+        }
+        for &p in &ports {
+            wait_for("cluster node", || ping(p));
+        }
+        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let mut args = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        redis_cli(&args);
+        let urls = ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect();
+        let server = RedisServer {
+            children,
+            urls,
+            ca: None,
+            ports,
+            dir,
+            extra,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    /// The number of nodes.
+    pub fn nodes(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// The client port of node `node`.
+    pub fn port(&self, node: usize) -> u16 {
+        self.ports[node]
+    }
+
+    /// The index of the node on `port`.
+    pub fn node_on(&self, port: u16) -> usize {
+        self.ports
+            .iter()
+            .position(|p| *p == port)
+            .unwrap_or_else(|| panic!("no node on port {port}"))
+    }
+
+    /// Whether node `node` is running (not killed).
+    pub fn is_up(&self, node: usize) -> bool {
+        self.children.get(node).is_some_and(Option::is_some)
+    }
+
+    fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.ports.len()).filter(|&i| self.is_up(i))
+    }
+
+    /// One command to node `node` on a fresh connection, with a 5 s read timeout; `None` if
+    /// the node cannot be reached.
+    pub fn query(&self, node: usize, args: &[&str]) -> Option<Reply> {
+        self.query_all(node, &[args])?.pop()
+    }
+
+    /// Commands sent to node `node` on one connection, and their replies.
+    pub fn query_all(&self, node: usize, cmds: &[&[&str]]) -> Option<Vec<Reply>> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.ports[node])).ok()?;
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut req = Vec::new();
+        for args in cmds {
+            req.extend(format!("*{}\r\n", args.len()).bytes());
+            for a in *args {
+                req.extend(format!("${}\r\n", a.len()).bytes());
+                req.extend(a.bytes());
+                req.extend(b"\r\n");
+            }
+        }
+        s.write_all(&req).ok()?;
+        let mut r = BufReader::new(s);
+        cmds.iter().map(|_| read_reply(&mut r).ok()).collect()
+    }
+
+    /// [`RedisServer::query`] that must succeed (not an error reply).
+    fn must(&self, node: usize, args: &[&str]) -> Reply {
+        match self.query(node, args) {
+            Some(Reply::Error(e)) => panic!("{args:?} on node {node}: {e}"),
+            Some(r) => r,
+            None => panic!("{args:?}: node {node} is unreachable"),
+        }
+    }
+
+    /// `CLUSTER NODES` as node `node` sees it (empty if unreachable).
+    pub fn cluster_nodes(&self, node: usize) -> Vec<ClusterNode> {
+        self.query(node, &["CLUSTER", "NODES"])
+            .map(|r| r.text().lines().filter_map(ClusterNode::parse).collect())
+            .unwrap_or_default()
+    }
+
+    /// The id of node `node`.
+    pub fn node_id(&self, node: usize) -> String {
+        self.must(node, &["CLUSTER", "MYID"]).text().to_owned()
+    }
+
+    /// `role:master` or `role:slave` of `INFO replication`, `None` if unreachable.
+    fn role(&self, node: usize) -> Option<&'static str> {
+        let info = self.query(node, &["INFO", "replication"])?;
+        let info = info.text();
+        if info.contains("role:master") {
+            Some("master")
+        } else if info.contains("role:slave") {
+            Some("slave")
+        } else {
+            None
+        }
+    }
+
+    fn cluster_ok(&self, node: usize) -> bool {
+        self.query(node, &["CLUSTER", "INFO"])
+            .is_some_and(|r| r.text().contains("cluster_state:ok"))
+    }
+
+    /// The node that serves `slot` in the view of the first live node.
+    pub fn master_of_slot(&self, slot: u16) -> usize {
+        let asked = self.live().next().expect("no live node");
+        let nodes = self.cluster_nodes(asked);
+        let master = nodes
+            .iter()
+            .find(|n| n.master && !n.failed && n.serves(slot))
+            .unwrap_or_else(|| panic!("no master serves slot {slot}: {nodes:?}"));
+        self.node_on(master.port)
+    }
+
+    /// The node that serves `key`.
+    pub fn master_of_key(&self, key: &str) -> usize {
+        self.master_of_slot(key_slot(key))
+    }
+
+    /// The (healthy) replica of master `master`.
+    pub fn replica_of(&self, master: usize) -> usize {
+        let id = self.node_id(master);
+        let asked = self.live().next().expect("no live node");
+        let nodes = self.cluster_nodes(asked);
+        let replica = nodes
+            .iter()
+            .find(|n| !n.master && !n.failed && n.master_id.as_deref() == Some(&id))
+            .unwrap_or_else(|| panic!("master {master} has no replica: {nodes:?}"));
+        self.node_on(replica.port)
+    }
+
+    /// The other masters than `master`.
+    pub fn other_masters(&self, master: usize) -> Vec<usize> {
+        let asked = self.live().next().expect("no live node");
+        let mut out: Vec<usize> = self
+            .cluster_nodes(asked)
+            .iter()
+            .filter(|n| n.master && !n.failed && !n.slots.is_empty())
+            .map(|n| self.node_on(n.port))
+            .filter(|&n| n != master)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Kills node `node` with SIGKILL, as a crash would: no shutdown, nothing saved, and its
+    /// replica knows only what was replicated.
+    pub fn kill_node(&mut self, node: usize) {
+        if let Some(child) = self.children[node].take() {
+            child.stop();
+        }
+    }
+
+    /// Starts killed node `node` again, on its port, dir (and `nodes.conf`) and arguments.
+    /// With no persistence it comes back empty: start it only once its replica has been
+    /// promoted, so that it rejoins as a replica and full-syncs (a master restarted empty
+    /// before a failover would serve its slots empty).
+    pub fn restart_node(&mut self, node: usize) {
+        assert!(!self.is_up(node), "node {node} is running");
+        let port = self.ports[node];
+        let dir = self.dir.path().join(port.to_string());
+        self.children[node] = Some(Self::spawn(&dir, port, &self.extra));
+        wait_for("restarted cluster node", || ping(port));
+    }
+
+    /// `CLUSTER FAILOVER` on replica `replica`: a manual failover, which pauses the master's
+    /// clients until the replica has caught up, so that no acknowledged write is lost.
+    pub fn failover(&self, replica: usize) {
+        let r = self.must(replica, &["CLUSTER", "FAILOVER"]);
+        assert_eq!(r.text(), "OK", "CLUSTER FAILOVER on node {replica}");
+    }
+
+    /// Waits until `node` is a master serving slots in its own view and in every live node's,
+    /// with `cluster_state:ok` on every live node. Returns when `node` first said it was a
+    /// master (its promotion).
+    pub fn wait_promoted(&self, node: usize) -> Instant {
+        let mut promoted = None;
+        wait_for("the replica's promotion", || {
+            if promoted.is_none() && self.role(node) == Some("master") {
+                promoted = Some(Instant::now());
+            }
+            promoted.is_some()
+                && self.live().all(|i| {
+                    self.cluster_ok(i)
+                        && self.cluster_nodes(i).iter().any(|n| {
+                            n.port == self.ports[node]
+                                && n.master
+                                && !n.failed
+                                && !n.slots.is_empty()
+                        })
+                })
+        });
+        promoted.unwrap()
+    }
+
+    /// Waits until every node runs and agrees on one set of masters, the cluster is ok on
+    /// every node, every master has a replica and every replica is in sync.
+    pub fn wait_healthy(&self) {
+        wait_for("a healthy cluster", || self.healthy());
+    }
+
+    fn healthy(&self) -> bool {
+        let mut views = Vec::new();
+        for i in 0..self.ports.len() {
+            if !self.is_up(i) || !self.cluster_ok(i) {
+                return false;
+            }
+            let Some(info) = self.query(i, &["INFO", "replication"]) else {
+                return false;
+            };
+            let info = info.text();
+            if info.contains("role:slave")
+                && !(info.contains("master_link_status:up")
+                    && info.contains("master_sync_in_progress:0"))
+            {
+                return false;
+            }
+            let nodes = self.cluster_nodes(i);
+            if nodes.len() != self.ports.len() || nodes.iter().any(|n| n.failed || !n.connected) {
+                return false;
+            }
+            if info.contains("role:master") && !self.replicates(i, &nodes) {
+                return false;
+            }
+            // (port, slot ranges, replicas) of each master.
+            let mut shards: Vec<Shard> = nodes
+                .iter()
+                .filter(|n| n.master)
+                .map(|n| {
+                    let replicas = nodes
+                        .iter()
+                        .filter(|r| r.master_id.as_deref() == Some(&n.id))
+                        .count();
+                    (n.port, n.slots.clone(), replicas)
+                })
+                .collect();
+            shards.sort();
+            views.push(shards);
+        }
+        views.windows(2).all(|w| w[0] == w[1])
+            && views[0].len() == self.ports.len() / 2
+            && views[0].iter().all(|(_, _, replicas)| *replicas == 1)
+    }
+
+    /// Whether master `node`'s writes reach its replica now: a write, then `WAIT` for one
+    /// replica's acknowledgement. A replica that reports `master_link_status:up` right after
+    /// its first sync may not yet receive the stream (the master starts it on the replica's
+    /// first `REPLCONF ACK`, sent once a second): killed then, its master leaves a promoted
+    /// replica without any of the shard's data.
+    fn replicates(&self, node: usize, view: &[ClusterNode]) -> bool {
+        let Some(me) = view.iter().find(|n| n.port == self.ports[node]) else {
+            return false;
+        };
+        let Some(key) = (0..)
+            .map(|n| format!("omnisession-test-sync:{n}"))
+            .take(100_000)
+            .find(|k| me.serves(key_slot(k)))
+        else {
+            return false;
+        };
+        let replies = self.query_all(
+            node,
+            &[&["SET", &key, "1", "PX", "10000"], &["WAIT", "1", "2000"]],
+        );
+        matches!(replies.as_deref(), Some([_, Reply::Int(1)]))
+    }
+
+    /// The keys matching `pattern` on node `node` (a full `SCAN`).
+    pub fn keys_on(&self, node: usize, pattern: &str) -> Vec<String> {
+        let (mut cursor, mut keys) = ("0".to_owned(), Vec::new());
+        loop {
+            let r = self.must(node, &["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]);
+            let Reply::Array(parts) = r else {
+                panic!("SCAN reply: {r:?}")
+            };
+            parts[0].text().clone_into(&mut cursor);
+            if let Reply::Array(batch) = &parts[1] {
+                keys.extend(batch.iter().map(|k| k.text().to_owned()));
+            }
+            if cursor == "0" {
+                return keys;
+            }
+        }
+    }
+
+    /// Moves `slot` to master `to` while clients keep using it, the way `redis-cli --cluster
+    /// reshard` does: `IMPORTING` on the target, `MIGRATING` on the source (from here the
+    /// source answers `ASK` for keys it no longer has), `MIGRATE` of its keys `batch` at a
+    /// time, then `SETSLOT NODE` on the target, the source and the other masters (from here
+    /// `MOVED`). `held` runs once the keys have moved and before the slot changes owner: while
+    /// it runs, a command for a key of the slot is answered `ASK` by the source. Returns the
+    /// number of keys moved.
+    pub fn migrate_slot(&self, slot: u16, to: usize, batch: usize, held: impl FnOnce()) -> usize {
+        let from = self.master_of_slot(slot);
+        if from == to {
+            return 0;
+        }
+        let (from_id, to_id) = (self.node_id(from), self.node_id(to));
+        let s = slot.to_string();
+        self.must(to, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &from_id]);
+        self.must(from, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &to_id]);
+        let (to_port, n) = (self.ports[to].to_string(), batch.to_string());
+        let mut moved = 0;
+        loop {
+            let Reply::Array(keys) = self.must(from, &["CLUSTER", "GETKEYSINSLOT", &s, &n]) else {
+                panic!("GETKEYSINSLOT reply")
+            };
+            if keys.is_empty() {
+                break;
+            }
+            let mut args = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+            args.extend(keys.iter().map(Reply::text));
+            // NOKEY: the keys expired or were deleted between the two calls.
+            match self.must(from, &args) {
+                Reply::Status(st) if st == "OK" || st == "NOKEY" => moved += keys.len(),
+                other => panic!("MIGRATE of slot {slot}: {other:?}"),
+            }
+        }
+        held();
+        self.must(to, &["CLUSTER", "SETSLOT", &s, "NODE", &to_id]);
+        self.must(from, &["CLUSTER", "SETSLOT", &s, "NODE", &to_id]);
+        for other in self.other_masters(to) {
+            if other != from {
+                self.must(other, &["CLUSTER", "SETSLOT", &s, "NODE", &to_id]);
+            }
+        }
+        moved
     }
 }

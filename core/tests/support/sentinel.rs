@@ -24,7 +24,7 @@ pub const FAILOVER_TIMEOUT_MS: u64 = 3000;
 pub struct Sentinels {
     /// The data nodes, master first at the start (a failover swaps their roles).
     pub nodes: Vec<RedisServer>,
-    sentinels: Vec<(Child, Child)>,
+    processes: Vec<(Child, Child)>,
     /// The sentinels' ports.
     pub ports: Vec<u16>,
     dir: tempfile::TempDir,
@@ -63,7 +63,7 @@ impl Sentinels {
         }
         Sentinels {
             nodes: vec![master, replica],
-            sentinels,
+            processes: sentinels,
             ports,
             dir,
         }
@@ -84,7 +84,7 @@ impl Sentinels {
         }
         Sentinels {
             nodes: Vec::new(),
-            sentinels,
+            processes: sentinels,
             ports,
             dir,
         }
@@ -138,7 +138,7 @@ impl Sentinels {
     }
 
     /// Waits until the server on `port` is a replica in sync with its master.
-    pub fn await_replica(&self, port: u16, within: Duration) -> Duration {
+    pub fn await_replica(port: u16, within: Duration) -> Duration {
         let started = Instant::now();
         wait_until(within, || {
             let info = redis_cli(&["-p", &port.to_string(), "info", "replication"]);
@@ -204,7 +204,7 @@ pub fn port_of(server: &RedisServer) -> u16 {
 
 impl Drop for Sentinels {
     fn drop(&mut self) {
-        for (child, watcher) in &mut self.sentinels {
+        for (child, watcher) in &mut self.processes {
             let _ = child.kill();
             let _ = child.wait();
             drop(watcher.stdin.take());
