@@ -183,6 +183,10 @@ export interface StoreOptions {
   cluster?: boolean
   /** PEM file of a private CA for rediss:// */
   tlsCa?: string
+  /** PEM file of a client certificate, for a rediss:// server that checks its clients (with tlsKey) */
+  tlsCert?: string
+  /** PEM file of the client certificate's private key */
+  tlsKey?: string
   keyPrefix?: string
   /** Redis shared with a Go service on omnistorage-core: its user index kept too, UUID user ids only (docs/go.md). */
   omnistorageCompat?: boolean

@@ -17,13 +17,15 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Node name → core name, for every option that is plain JSON.
-const NAMES: [(&str, &str); 21] = [
+const NAMES: [(&str, &str); 23] = [
     ("backend", "backend"),
     ("path", "path"),
     ("url", "url"),
     ("urls", "urls"),
     ("cluster", "cluster"),
     ("tlsCa", "tls_ca"),
+    ("tlsCert", "tls_cert"),
+    ("tlsKey", "tls_key"),
     ("keyPrefix", "key_prefix"),
     ("siteId", "site_id"),
     ("maxSessionSize", "max_session_size"),
@@ -45,7 +47,9 @@ const NAMES: [(&str, &str); 21] = [
 const HOST_ONLY: [&str; 3] = ["onViolation", "logger", "clock"];
 
 /// Options that name a place, meaningless with a custom backend.
-const PLACES: [&str; 5] = ["path", "url", "urls", "cluster", "tlsCa"];
+const PLACES: [&str; 7] = [
+    "path", "url", "urls", "cluster", "tlsCa", "tlsCert", "tlsKey",
+];
 
 /// `CONFIG_INVALID` naming the option (by its Node name).
 pub fn config(option: &str, message: impl Into<String>) -> Error {

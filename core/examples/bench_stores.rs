@@ -233,6 +233,7 @@ async fn run() -> Result<(), BoxError> {
                     urls: vec![url.clone()],
                     cluster: false,
                     tls_ca: None,
+                    tls_client: None,
                 }
             };
             let store = Store::open(Options {

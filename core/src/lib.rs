@@ -32,7 +32,7 @@ pub use controls::admission::EvictionPolicy;
 pub use controls::expiry::Lifetime;
 pub use controls::violation::{FnSink, Violation, ViolationKind, ViolationSink};
 pub use error::{Error, ErrorKind, Result};
-pub use options::{BackendConfig, Options};
+pub use options::{BackendConfig, ClientCertificate, Options};
 pub use sealed::{Opened, Reason, SealKey, SealedSession, Sealer, SeedsOpened, SeedsOpener};
 pub use session::Session;
 pub use store::{Login, NewSession, Patch, SessionPage, SessionUpdate, Store};

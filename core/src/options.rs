@@ -37,9 +37,20 @@ pub enum BackendConfig {
         /// A PEM file with the CA that signed the server's certificate (`rediss://` with a
         /// private CA); otherwise the system's and Mozilla's roots are trusted.
         tls_ca: Option<PathBuf>,
+        /// A client certificate for servers that check their clients (`rediss://`).
+        tls_client: Option<ClientCertificate>,
     },
     /// A backend built outside the core (a host-language custom backend, or Redis).
     Custom(Arc<dyn Backend>),
+}
+
+/// A client certificate and its private key, PEM files, for mutual TLS.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    /// The certificate (chain).
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
 }
 
 // By hand: a Redis URL may hold a password, and `Debug` output ends up in logs.
@@ -53,6 +64,7 @@ impl std::fmt::Debug for BackendConfig {
                 urls,
                 cluster,
                 tls_ca,
+                tls_client,
             } => f
                 .debug_struct("Redis")
                 .field(
@@ -61,6 +73,7 @@ impl std::fmt::Debug for BackendConfig {
                 )
                 .field("cluster", cluster)
                 .field("tls_ca", tls_ca)
+                .field("tls_client", tls_client)
                 .finish(),
             Self::Custom(b) => f.debug_tuple("Custom").field(b).finish(),
         }
@@ -190,35 +203,111 @@ const MAX_WAIT_TIMEOUT_MS: u64 = 2500;
 /// Longest duration accepted for any option (100 years): beyond it, arithmetic overflows.
 const MAX_DURATION_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
+/// The options that say where sessions live, gathered before they make a [`BackendConfig`].
+#[derive(Default)]
+struct Place {
+    backend: Option<String>,
+    path: Option<PathBuf>,
+    urls: Vec<String>,
+    cluster: bool,
+    tls_ca: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+impl Place {
+    /// Takes `key` if it is one of these options.
+    fn take(&mut self, key: &str, value: &Value) -> Result<bool> {
+        match key {
+            "backend" => self.backend = Some(string(key, value)?),
+            "path" => self.path = Some(PathBuf::from(string(key, value)?)),
+            "url" => self.urls.push(string(key, value)?),
+            "urls" => {
+                let list = value
+                    .as_array()
+                    .ok_or_else(|| Error::config(key, "urls must be a list of strings"))?;
+                for u in list {
+                    self.urls.push(string(key, u)?);
+                }
+            }
+            "cluster" => {
+                self.cluster = value
+                    .as_bool()
+                    .ok_or_else(|| Error::config(key, "cluster must be a boolean"))?;
+            }
+            "tls_ca" => self.tls_ca = Some(PathBuf::from(string(key, value)?)),
+            "tls_cert" => self.tls_cert = Some(PathBuf::from(string(key, value)?)),
+            "tls_key" => self.tls_key = Some(PathBuf::from(string(key, value)?)),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn into_backend(self) -> Result<BackendConfig> {
+        let name = self.backend.unwrap_or_else(|| "memory".to_owned());
+        Ok(match (name.as_str(), self.path) {
+            ("redis", None) => {
+                if self.urls.is_empty() {
+                    return Err(Error::config(
+                        "url",
+                        "the redis backend needs a url (or urls)",
+                    ));
+                }
+                let tls_client = match (self.tls_cert, self.tls_key) {
+                    (Some(cert), Some(key)) => Some(ClientCertificate { cert, key }),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(Error::config("tls_key", "tls_cert needs its tls_key"));
+                    }
+                    (None, Some(_)) => {
+                        return Err(Error::config("tls_cert", "tls_key needs its tls_cert"));
+                    }
+                };
+                BackendConfig::Redis {
+                    cluster: self.cluster || self.urls.len() > 1,
+                    urls: self.urls,
+                    tls_ca: self.tls_ca,
+                    tls_client,
+                }
+            }
+            ("redis", Some(_)) => {
+                return Err(Error::config("path", "the redis backend takes no path"));
+            }
+            ("memory", None) => BackendConfig::Memory,
+            ("memory", Some(_)) => {
+                return Err(Error::config("path", "the memory backend takes no path"));
+            }
+            ("sqlite", Some(path)) => BackendConfig::Sqlite { path },
+            ("file", Some(path)) => BackendConfig::File { path },
+            ("sqlite" | "file", None) => {
+                return Err(Error::config(
+                    "path",
+                    format!("the {name} backend needs a path"),
+                ));
+            }
+            (other, _) => {
+                return Err(Error::config(
+                    "backend",
+                    format!(
+                        "backend must be \"memory\", \"sqlite\", \"file\" or \"redis\", not {other:?}"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
 impl Options {
     /// Options from a JSON object (the bindings' common form). Unknown names, wrong types and
     /// out-of-range values are `CONFIG_INVALID` with the option's name in `details.option`.
     pub fn from_json(map: &Map<String, Value>) -> Result<Options> {
         let mut o = Options::default();
-        let mut backend_name = "memory".to_owned();
-        let mut path: Option<PathBuf> = None;
-        let mut urls: Vec<String> = Vec::new();
-        let mut cluster = false;
-        let mut tls_ca: Option<PathBuf> = None;
+        let mut place = Place::default();
         for (key, value) in map {
+            if place.take(key, value)? {
+                continue;
+            }
             match key.as_str() {
-                "backend" => backend_name = string(key, value)?,
-                "path" => path = Some(PathBuf::from(string(key, value)?)),
-                "url" => urls.push(string(key, value)?),
-                "urls" => {
-                    let list = value
-                        .as_array()
-                        .ok_or_else(|| Error::config(key, "urls must be a list of strings"))?;
-                    for u in list {
-                        urls.push(string(key, u)?);
-                    }
-                }
-                "cluster" => {
-                    cluster = value
-                        .as_bool()
-                        .ok_or_else(|| Error::config(key, "cluster must be a boolean"))?;
-                }
-                "tls_ca" => tls_ca = Some(PathBuf::from(string(key, value)?)),
                 "key_prefix" => o.key_prefix = string(key, value)?,
                 "site_id" => o.site_id = string(key, value)?,
                 "max_session_size" => o.max_session_size = count(key, value)?,
@@ -249,45 +338,7 @@ impl Options {
                 other => return Err(Error::config(other, format!("unknown option {other:?}"))),
             }
         }
-        o.backend = match (backend_name.as_str(), path) {
-            ("redis", None) => {
-                if urls.is_empty() {
-                    return Err(Error::config(
-                        "url",
-                        "the redis backend needs a url (or urls)",
-                    ));
-                }
-                cluster |= urls.len() > 1;
-                BackendConfig::Redis {
-                    urls,
-                    cluster,
-                    tls_ca,
-                }
-            }
-            ("redis", Some(_)) => {
-                return Err(Error::config("path", "the redis backend takes no path"));
-            }
-            ("memory", None) => BackendConfig::Memory,
-            ("memory", Some(_)) => {
-                return Err(Error::config("path", "the memory backend takes no path"));
-            }
-            ("sqlite", Some(path)) => BackendConfig::Sqlite { path },
-            ("file", Some(path)) => BackendConfig::File { path },
-            ("sqlite" | "file", None) => {
-                return Err(Error::config(
-                    "path",
-                    format!("the {backend_name} backend needs a path"),
-                ));
-            }
-            (other, _) => {
-                return Err(Error::config(
-                    "backend",
-                    format!(
-                        "backend must be \"memory\", \"sqlite\", \"file\" or \"redis\", not {other:?}"
-                    ),
-                ));
-            }
-        };
+        o.backend = place.into_backend()?;
         o.validate()?;
         Ok(o)
     }
@@ -361,7 +412,19 @@ impl Options {
 
     /// The Redis options: the URLs, and `wait_replicas` (which only Redis has).
     fn validate_redis(&self) -> Result<()> {
-        if let BackendConfig::Redis { urls, cluster, .. } = &self.backend {
+        if let BackendConfig::Redis {
+            urls,
+            cluster,
+            tls_client,
+            ..
+        } = &self.backend
+        {
+            if tls_client.is_some() && urls.iter().any(|u| !u.starts_with("rediss")) {
+                return Err(Error::config(
+                    "tls_cert",
+                    "a client certificate needs rediss:// (or rediss+sentinel://) urls",
+                ));
+            }
             if urls.is_empty() {
                 return Err(Error::config(
                     "url",

@@ -4,7 +4,9 @@
 #[path = "support/redis.rs"]
 mod redis_server;
 
-use omnisession::{BackendConfig, ErrorKind, ManualClock, NewSession, Options, Store};
+use omnisession::{
+    BackendConfig, ClientCertificate, ErrorKind, ManualClock, NewSession, Options, Store,
+};
 use redis::AsyncCommands;
 use redis_server::RedisServer;
 use serde_json::json;
@@ -20,6 +22,7 @@ fn options(server: &RedisServer, prefix: &str) -> Options {
             urls: server.urls.clone(),
             cluster: server.urls.len() > 1,
             tls_ca: server.ca.clone(),
+            tls_client: None,
         },
         key_prefix: prefix.to_owned(),
         cleanup_interval_ms: 0,
@@ -175,6 +178,7 @@ async fn tls_with_a_private_ca_and_unix_sockets() {
         urls: tls.urls.clone(),
         cluster: false,
         tls_ca: None,
+        tls_client: None,
     };
     let err = Store::open(untrusted).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
@@ -183,6 +187,131 @@ async fn tls_with_a_private_ca_and_unix_sockets() {
     let store = Store::open(options(&unix, "sock:")).await.unwrap();
     let s = store.create(user("u")).await.unwrap();
     assert!(store.get(&s.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn mutual_tls_needs_the_client_certificate_and_never_shows_its_key() {
+    let (server, cert, key) = RedisServer::mutual_tls();
+    let with = |tls_client| {
+        let mut o = options(&server, "mtls:");
+        o.backend = BackendConfig::Redis {
+            urls: server.urls.clone(),
+            cluster: false,
+            tls_ca: server.ca.clone(),
+            tls_client,
+        };
+        o
+    };
+    let client = ClientCertificate {
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let store = Store::open(with(Some(client.clone()))).await.unwrap();
+    let s = store.create(user("u")).await.unwrap();
+    assert!(store.get(&s.id).await.unwrap().is_some());
+    let shown = format!("{:?}", with(Some(client.clone())));
+    let pem = std::fs::read_to_string(&key).unwrap();
+    assert!(!shown.contains(pem.lines().nth(1).unwrap()), "{shown}");
+
+    let err = Store::open(with(None)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BackendUnavailable, "{err}");
+
+    // A certificate for a connection without TLS, or half of one, is a mistake to report.
+    let plain = |extra: &[(&str, &str)]| {
+        let mut map = serde_json::Map::new();
+        map.insert("backend".into(), "redis".into());
+        map.insert("url".into(), "redis://127.0.0.1:6379".into());
+        for (k, v) in extra {
+            map.insert((*k).into(), (*v).into());
+        }
+        Options::from_json(&map).unwrap_err()
+    };
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let e = plain(&[("tls_cert", cert), ("tls_key", key)]);
+    assert_eq!(
+        e.details()
+            .get("option")
+            .and_then(serde_json::Value::as_str),
+        Some("tls_cert"),
+        "{e}"
+    );
+    let e = plain(&[("tls_cert", cert)]);
+    assert_eq!(
+        e.details()
+            .get("option")
+            .and_then(serde_json::Value::as_str),
+        Some("tls_key"),
+        "{e}"
+    );
+    let mut unreadable = with(Some(ClientCertificate {
+        cert: server.ca.clone().unwrap(),
+        key: "/nonexistent/client.key".into(),
+    }));
+    unreadable.key_prefix = "mtls:".into();
+    let e = Store::open(unreadable).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    assert_eq!(
+        e.details()
+            .get("option")
+            .and_then(serde_json::Value::as_str),
+        Some("tls_key"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_acl_user_connects_and_its_password_is_never_shown() {
+    let secret = "acl-s3cret-pw";
+    let server = RedisServer::single(&[
+        "--user",
+        "app",
+        "on",
+        &format!(">{secret}"),
+        "~*",
+        "&*",
+        "+@all",
+        // Without credentials a client is the default user, who may only PING (what the
+        // test harness asks to know the server is up).
+        "--user",
+        "default",
+        "on",
+        "nopass",
+        "resetchannels",
+        "-@all",
+        "+ping",
+    ]);
+    let port = server.urls[0].rsplit(':').next().unwrap().to_owned();
+    let at = |auth: &str| {
+        let mut o = options(&server, "acl:");
+        o.backend = BackendConfig::Redis {
+            urls: vec![format!("redis://{auth}127.0.0.1:{port}")],
+            cluster: false,
+            tls_ca: None,
+            tls_client: None,
+        };
+        o
+    };
+    let store = Store::open(at(&format!("app:{secret}@"))).await.unwrap();
+    let s = store.create(user("u")).await.unwrap();
+    assert!(store.get(&s.id).await.unwrap().is_some());
+    assert!(!format!("{:?}", at(&format!("app:{secret}@"))).contains(secret));
+    // A user the server does not let run what a store runs: refused at the first operation.
+    let unprivileged = Store::open(at("")).await.unwrap();
+    let e = unprivileged.create(user("u")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    for auth in [format!("app:{secret}x@"), format!("nobody:{secret}@")] {
+        let e = Store::open(at(&auth)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{auth}: {e}");
+        assert_eq!(
+            e.details()
+                .get("option")
+                .and_then(serde_json::Value::as_str),
+            Some("url"),
+            "{e}"
+        );
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains(secret), "{shown}");
+    }
 }
 
 #[tokio::test]

@@ -46,6 +46,7 @@ fn backends(dir: &std::path::Path) -> Vec<(&'static str, BackendConfig, String)>
         urls: server.urls.clone(),
         cluster,
         tls_ca: None,
+        tls_client: None,
     };
     let custom = CustomBackend::new(map_storage::MapStorage::full(), Options::default().expiry());
     vec![

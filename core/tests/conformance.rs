@@ -85,11 +85,13 @@ impl Shared {
                 urls: SINGLE.urls.clone(),
                 cluster: false,
                 tls_ca: None,
+                tls_client: None,
             },
             Kind::RedisCluster => BackendConfig::Redis {
                 urls: CLUSTER.urls.clone(),
                 cluster: true,
                 tls_ca: None,
+                tls_client: None,
             },
         }
     }

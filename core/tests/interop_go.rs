@@ -92,6 +92,7 @@ fn options(url: &str, compat: bool) -> Options {
             urls: vec![url.to_owned()],
             cluster: false,
             tls_ca: None,
+            tls_client: None,
         },
         omnistorage_compat: compat,
         cleanup_interval_ms: 0,

@@ -25,6 +25,7 @@ fn options(server: &RedisServer, clock: &Arc<ManualClock>) -> Options {
             urls: server.urls.clone(),
             cluster: server.urls.len() > 1,
             tls_ca: None,
+            tls_client: None,
         },
         cleanup_interval_ms: 0,
         omnistorage_compat: true,

@@ -489,6 +489,7 @@ impl Load {
                 urls: server.urls.clone(),
                 cluster: true,
                 tls_ca: None,
+                tls_client: None,
             },
             key_prefix: PREFIX.into(),
             max_sessions_per_user: LIMIT,

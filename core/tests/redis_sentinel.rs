@@ -37,6 +37,7 @@ fn durable(url: String, wait_replicas: usize) -> Options {
             urls: vec![url],
             cluster: false,
             tls_ca: None,
+            tls_client: None,
         },
         key_prefix: "sentinel:".into(),
         max_sessions_per_user: LIMIT,
@@ -107,6 +108,7 @@ async fn a_bad_sentinel_url_is_config_invalid_and_unreachable_sentinels_unavaila
             ],
             cluster: false,
             tls_ca: None,
+            tls_client: None,
         },
         ..Options::default()
     })

@@ -163,6 +163,7 @@ async fn a_stalled_network_to_redis_is_backend_unavailable_and_loses_nothing() {
             urls: vec![format!("redis://127.0.0.1:{}", proxy.port)],
             cluster: false,
             tls_ca: None,
+            tls_client: None,
         })
     })
     .await

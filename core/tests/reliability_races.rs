@@ -95,6 +95,7 @@ impl Pair {
             urls: server.urls.clone(),
             cluster,
             tls_ca: None,
+            tls_client: None,
         };
         let (inner, b_config, peer): (Option<Arc<dyn Backend>>, BackendConfig, _) = match name {
             "memory" => {

@@ -79,6 +79,7 @@ fn accepted_data_round_trips_byte_for_byte_on_every_backend() {
                 urls: redis.urls.clone(),
                 cluster: false,
                 tls_ca: None,
+                tls_client: None,
             },
         ),
     ];

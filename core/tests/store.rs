@@ -180,6 +180,7 @@ async fn redis_passwords_stay_out_of_errors_and_debug_output() {
             urls: vec![format!("rediss://bob:{secret}@cache.internal:6380/0")],
             cluster: false,
             tls_ca: None,
+            tls_client: None,
         },
         ..omnisession::Options::default()
     };

@@ -127,20 +127,27 @@ impl Store {
                 urls,
                 cluster,
                 tls_ca,
+                tls_client,
             } => {
-                let tls_ca = match tls_ca {
-                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                let pem = |option: &str, path: &std::path::Path| {
+                    std::fs::read(path).map_err(|e| {
                         Error::config(
-                            "tls_ca",
-                            format!("cannot read the CA file {}: {e}", path.display()),
+                            option,
+                            format!("cannot read the {option} file {}: {e}", path.display()),
                         )
-                    })?),
-                    None => None,
+                    })
+                };
+                let tls = backend::redis::Tls {
+                    ca: tls_ca.as_deref().map(|p| pem("tls_ca", p)).transpose()?,
+                    client: match tls_client {
+                        Some(c) => Some((pem("tls_cert", &c.cert)?, pem("tls_key", &c.key)?)),
+                        None => None,
+                    },
                 };
                 let target = backend::redis::Target {
                     urls: urls.clone(),
                     cluster: *cluster,
-                    tls_ca,
+                    tls,
                 };
                 backend::redis::open(
                     &target,

@@ -97,6 +97,107 @@ pub fn kill_when_this_process_ends(pid: u32) -> Child {
         .expect("sh is needed to watch the test servers")
 }
 
+/// A fresh CA (`ca.crt`, `ca.key`) in `d`, a server certificate it signed for localhost and
+/// 127.0.0.1 (`server.crt`, `server.key`) and, if `client`, a client certificate
+/// (`client.crt`, `client.key`).
+fn make_certificates(d: &Path, client: bool) {
+    let ssl = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .current_dir(d)
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is needed for the TLS test");
+        assert!(ok.success(), "openssl {args:?} failed");
+    };
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=omnisession test CA",
+    ]);
+    ssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        d.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    if client {
+        // Extensions make it an X.509 v3 certificate, the only version rustls takes.
+        std::fs::write(
+            d.join("client.ext"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        ssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=omnisession test client",
+        ]);
+        ssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+        ]);
+    }
+}
+
 impl RedisServer {
     fn spawn(dir: &Path, port: u16, extra: &[String]) -> Spawned {
         let mut cmd = Command::new("redis-server");
@@ -162,66 +263,24 @@ impl RedisServer {
 
     /// A TLS-only node with a certificate signed by a fresh private CA.
     pub fn tls() -> RedisServer {
+        Self::tls_node(false)
+    }
+
+    /// A TLS-only node that refuses clients without a certificate from its CA; with the PEM
+    /// files of such a client certificate and its key.
+    pub fn mutual_tls() -> (RedisServer, PathBuf, PathBuf) {
+        let server = Self::tls_node(true);
+        let (cert, key) = (
+            server.dir.path().join("client.crt"),
+            server.dir.path().join("client.key"),
+        );
+        (server, cert, key)
+    }
+
+    fn tls_node(check_clients: bool) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let ssl = |args: &[&str]| {
-            let ok = Command::new("openssl")
-                .current_dir(d)
-                .args(args)
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl is needed for the TLS test");
-            assert!(ok.success(), "openssl {args:?} failed");
-        };
-        ssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=omnisession test CA",
-        ]);
-        ssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            d.join("san.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )
-        .unwrap();
-        ssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ]);
+        make_certificates(d, check_clients);
         let port = free_port();
         let extra: Vec<String> = [
             "--tls-port",
@@ -233,7 +292,7 @@ impl RedisServer {
             "--tls-ca-cert-file",
             "ca.crt",
             "--tls-auth-clients",
-            "no",
+            if check_clients { "yes" } else { "no" },
         ]
         .iter()
         .map(|s| (*s).to_owned())

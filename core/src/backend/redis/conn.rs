@@ -8,7 +8,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{Cmd, FromRedisValue, RedisError, Script, TlsCertificates};
+use redis::{ClientTlsConfig, Cmd, FromRedisValue, RedisError, Script, TlsCertificates};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +33,39 @@ pub(crate) struct Durability {
 pub(crate) struct Target {
     pub(crate) urls: Vec<String>,
     pub(crate) cluster: bool,
-    /// PEM of a private CA for `rediss://` (otherwise the system and Mozilla roots).
-    pub(crate) tls_ca: Option<Vec<u8>>,
+    pub(crate) tls: Tls,
+}
+
+/// What a `rediss://` connection trusts and shows: a private CA instead of the system's and
+/// Mozilla's roots, and a client certificate for servers that check their clients (both PEM).
+#[derive(Clone, Default)]
+pub(crate) struct Tls {
+    pub(crate) ca: Option<Vec<u8>>,
+    /// The certificate and its private key.
+    pub(crate) client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+// By hand: the private key stays out of `Debug` output.
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl Tls {
+    /// What redis-rs is given, if anything differs from its defaults.
+    fn certificates(&self) -> Option<TlsCertificates> {
+        (self.ca.is_some() || self.client.is_some()).then(|| TlsCertificates {
+            client_tls: self.client.as_ref().map(|(cert, key)| ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            root_cert: self.ca.clone(),
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -77,24 +108,30 @@ pub(crate) fn is_unavailable(e: &RedisError) -> bool {
         )
 }
 
+/// Whether Redis refused the URL's credentials, wanted some, or does not let its user run
+/// what a store runs (ACL): a setting to fix, not an outage to wait out.
+fn is_auth_failure(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+}
+
 pub(crate) fn map_err(e: &RedisError) -> Error {
-    if is_unavailable(e) {
+    if is_auth_failure(e) {
+        Error::config(
+            "url",
+            format!("redis refused the url's credentials or their permissions: {e}"),
+        )
+    } else if is_unavailable(e) {
         Error::unavailable(format!("redis: {e}"))
     } else {
         Error::backend(format!("redis: {e}"))
     }
 }
 
-/// A client for one server URL, trusting `tls_ca` (PEM) for `rediss://` if given.
-pub(crate) fn client_for(url: &str, tls_ca: Option<&Vec<u8>>) -> Result<redis::Client, RedisError> {
-    match tls_ca {
-        Some(ca) => redis::Client::build_with_tls(
-            url,
-            TlsCertificates {
-                client_tls: None,
-                root_cert: Some(ca.clone()),
-            },
-        ),
+/// A client for one server URL, with `tls` for `rediss://`.
+pub(crate) fn client_for(url: &str, tls: &Tls) -> Result<redis::Client, RedisError> {
+    match tls.certificates() {
+        Some(certificates) => redis::Client::build_with_tls(url, certificates),
         None => redis::Client::open(url),
     }
 }
@@ -102,14 +139,10 @@ pub(crate) fn client_for(url: &str, tls_ca: Option<&Vec<u8>>) -> Result<redis::C
 pub(crate) async fn connect(target: &Target) -> Result<Conn> {
     // Exactly one rustls crypto provider is compiled in; make it the process default.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let certs = || TlsCertificates {
-        client_tls: None,
-        root_cert: target.tls_ca.clone(),
-    };
     let urls = &target.urls;
     let connecting = async {
         if let Some(url) = urls.first().filter(|u| SentinelUrl::is_sentinel(u)) {
-            let followed = Followed::open(SentinelUrl::parse(url)?, target.tls_ca.clone()).await?;
+            let followed = Followed::open(SentinelUrl::parse(url)?, target.tls.clone()).await?;
             Ok(Conn::Sentinel(Arc::new(followed)))
         } else if target.cluster {
             let mut builder = ClusterClient::builder(urls.clone())
@@ -121,8 +154,8 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
                 .retries(CLUSTER_RETRIES)
                 .min_retry_wait(25)
                 .max_retry_wait(400);
-            if target.tls_ca.is_some() {
-                builder = builder.certs(certs());
+            if let Some(certificates) = target.tls.certificates() {
+                builder = builder.certs(certificates);
             }
             let client = builder.build().map_err(|e| config_error(&e))?;
             let conn = client
@@ -134,7 +167,7 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
             let url = urls
                 .first()
                 .ok_or_else(|| Error::config("url", "a redis url is required"))?;
-            let client = client_for(url, target.tls_ca.as_ref()).map_err(|e| config_error(&e))?;
+            let client = client_for(url, &target.tls).map_err(|e| config_error(&e))?;
             // No response timeout of redis-rs's own: `once` bounds every call, a reconnect
             // included, with one timer. A second one per command costs another timer-wheel
             // registration, on the thread that polls the call first (a host's JS thread),

@@ -18,7 +18,7 @@ mod sentinel;
 mod single;
 mod slot;
 
-pub(crate) use conn::{Durability, Target};
+pub(crate) use conn::{Durability, Target, Tls};
 
 use super::{Backend, Change, Modified, Page, Record, WriteCtx, is_live};
 use crate::controls::admission::{Admission, Decision, Member};

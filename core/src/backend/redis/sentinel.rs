@@ -14,7 +14,7 @@
 //! the Redis servers; sentinels that want a password of their own get it as the query
 //! parameters `sentinel_username` and `sentinel_password`.
 
-use super::conn::{CONNECT_TIMEOUT, client_for};
+use super::conn::{CONNECT_TIMEOUT, Tls, client_for};
 use crate::error::{Error, Result};
 use futures_util::StreamExt as _;
 use redis::aio::MultiplexedConnection;
@@ -181,8 +181,8 @@ impl Current {
 /// The master of one service, followed through its sentinels.
 pub(crate) struct Followed {
     url: Arc<SentinelUrl>,
-    /// PEM of a private CA for `rediss+sentinel://`.
-    tls_ca: Option<Vec<u8>>,
+    /// For `rediss+sentinel://`.
+    tls: Tls,
     current: Arc<Mutex<Current>>,
     /// One search for the master at a time: the calls that fail together wait for it.
     finding: tokio::sync::Mutex<()>,
@@ -208,11 +208,11 @@ struct Named {
 impl Followed {
     /// Finds the master now, so that a wrong URL, no sentinel or an unknown name fails at
     /// open, and starts listening for the sentinels' announcements of a new master.
-    pub(crate) async fn open(url: SentinelUrl, tls_ca: Option<Vec<u8>>) -> Result<Followed> {
+    pub(crate) async fn open(url: SentinelUrl, tls: Tls) -> Result<Followed> {
         let (watching, closed) = oneshot::channel();
         let followed = Followed {
             url: Arc::new(url),
-            tls_ca,
+            tls,
             current: Arc::default(),
             finding: tokio::sync::Mutex::new(()),
             _watching: watching,
@@ -223,7 +223,7 @@ impl Followed {
             .map_err(|e| super::conn::map_err(&e))?;
         tokio::spawn(watch_switches(
             Arc::clone(&followed.url),
-            followed.tls_ca.clone(),
+            followed.tls.clone(),
             Arc::clone(&followed.current),
             closed,
         ));
@@ -275,9 +275,9 @@ impl Followed {
     async fn find(&self) -> std::result::Result<MultiplexedConnection, String> {
         let mut asking = tokio::task::JoinSet::new();
         for (i, sentinel) in self.url.sentinels.iter().enumerate() {
-            let (url, tls_ca) = (Arc::clone(&self.url), self.tls_ca.clone());
+            let (url, tls) = (Arc::clone(&self.url), self.tls.clone());
             let sentinel = sentinel.clone();
-            asking.spawn(async move { (i, ask(&url, &sentinel, tls_ca.as_ref()).await) });
+            asking.spawn(async move { (i, ask(&url, &sentinel, &tls).await) });
         }
         let mut asked: Vec<std::result::Result<Option<Named>, String>> =
             (0..self.url.sentinels.len())
@@ -339,9 +339,7 @@ impl Followed {
         let url = self
             .url
             .server_url(address, self.url.auth.as_deref(), self.url.db);
-        let mut c = connect(&url, self.tls_ca.as_ref())
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut c = connect(&url, &self.tls).await.map_err(|e| e.to_string())?;
         let role: Vec<Value> = redis::cmd("ROLE")
             .query_async(&mut c)
             .await
@@ -357,12 +355,12 @@ impl Followed {
 async fn ask(
     url: &SentinelUrl,
     sentinel: &str,
-    tls_ca: Option<&Vec<u8>>,
+    tls: &Tls,
 ) -> std::result::Result<Option<Named>, String> {
     let asking = async {
         let mut c = connect(
             &url.server_url(sentinel, url.sentinel_auth.as_deref(), 0),
-            tls_ca,
+            tls,
         )
         .await?;
         redis::cmd("SENTINEL")
@@ -404,7 +402,7 @@ async fn ask(
 /// drops its `Followed` (`closed`).
 async fn watch_switches(
     url: Arc<SentinelUrl>,
-    tls_ca: Option<Vec<u8>>,
+    tls: Tls,
     current: Arc<Mutex<Current>>,
     mut closed: oneshot::Receiver<()>,
 ) {
@@ -412,7 +410,7 @@ async fn watch_switches(
         let listening = async {
             let client = client_for(
                 &url.server_url(sentinel, url.sentinel_auth.as_deref(), 0),
-                tls_ca.as_ref(),
+                &tls,
             )?;
             let mut pubsub = tokio::time::timeout(ASK_TIMEOUT, client.get_async_pubsub())
                 .await
@@ -441,8 +439,8 @@ async fn watch_switches(
     }
 }
 
-async fn connect(url: &str, tls_ca: Option<&Vec<u8>>) -> Result<MultiplexedConnection, RedisError> {
-    let client = client_for(url, tls_ca)?;
+async fn connect(url: &str, tls: &Tls) -> Result<MultiplexedConnection, RedisError> {
+    let client = client_for(url, tls)?;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(None);
