@@ -10,7 +10,7 @@ help:
 	@echo "make reliability - the full races, faults, fuzzing, leak and exit runs (long)"
 	@echo "make fmt    - format the Rust sources"
 
-# Tests start their own redis-server processes (single node, TLS, cluster) and need openssl
+# Tests start their own redis-server processes (single node, TLS, cluster, Sentinel) and need openssl
 # for the TLS certificates. Installed from Debian's packages when missing.
 deps:
 	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1 \
@@ -83,14 +83,16 @@ bench: deps bench-deps
 bench-smoke: deps bench-deps
 	$(PY) bench/run.py --smoke
 
-# The full reliability run (docs/reliability.md): races at ROUNDS rounds, faults, fuzzing for
-# FUZZ_SECONDS per target (nightly Rust, cargo-fuzz installed on first use), a million ops per
-# host for leaks, 500 Python exits, 100+ worker threads. `make test` runs the short versions.
+# The full reliability run (docs/reliability.md): races at ROUNDS rounds, faults, Redis
+# failovers (Sentinel and Cluster, more of them in a row), fuzzing for FUZZ_SECONDS per target
+# (nightly Rust, cargo-fuzz installed on first use), a million ops per host for leaks, 500
+# Python exits, 100+ worker threads. `make test` runs the short versions.
 ROUNDS ?= 1000
 FUZZ_SECONDS ?= 60
 reliability: deps node python
 	OMNISESSION_RELIABILITY_ROUNDS=$(ROUNDS) cargo test -p omnisession --release \
-	  --test reliability_races --test reliability_faults -- --nocapture --test-threads 1
+	  --test reliability_races --test reliability_faults --test redis_sentinel \
+	  --test redis_cluster_failover -- --nocapture --test-threads 1
 	core/fuzz/run.sh $(FUZZ_SECONDS)
 	node tests/reliability/node_leak.mjs --ops 1000000
 	$(PY) tests/reliability/python_leak.py --ops 1000000

@@ -763,3 +763,53 @@ async fn a_write_under_a_fixed_lifetime_keeps_the_expiry_and_a_lost_index_is_reb
     assert_eq!(expire_time(&mut r, &idx).await, at);
     assert_eq!(store.list_by_user_id("u-fixed").await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_replicas_acknowledges_only_what_replicas_hold() {
+    let durable = |server: &RedisServer, prefix: &str| Options {
+        wait_replicas: 1,
+        wait_timeout_ms: 200,
+        max_sessions_per_user: 2,
+        ..options(server, prefix)
+    };
+    // Replicas on every shard: logins, rotations, evictions and logouts are acknowledged.
+    let replicated = RedisServer::cluster_with_replicas();
+    let store = Store::open(durable(&replicated, "wait:")).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(store.create(user("u")).await.unwrap().id);
+    }
+    assert_eq!(
+        store.list_by_user_id("u").await.unwrap().len(),
+        2,
+        "one evicted"
+    );
+    let rotated = store.rotate(&ids[2]).await.unwrap();
+    store.delete(&rotated.id).await.unwrap();
+    assert!(store.get(&rotated.id).await.unwrap().is_none());
+
+    // No replica to hold them: the write is on the master, and the caller is told it is not
+    // yet safe. Reads and patches do not wait.
+    for bare in [RedisServer::single(&[]), RedisServer::cluster()] {
+        let store = Store::open(durable(&bare, "wait:")).await.unwrap();
+        let e = store.create(user("u")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
+        assert!(e.to_string().contains("0 of 1 replicas"), "{e}");
+        let mut plain = options(&bare, "wait:");
+        plain.max_sessions_per_user = 2;
+        let s = Store::open(plain)
+            .await
+            .unwrap()
+            .create(user("v"))
+            .await
+            .unwrap();
+        let mut set = serde_json::Map::new();
+        set.insert("k".into(), 1.into());
+        let patch = omnisession::Patch {
+            set,
+            ..Default::default()
+        };
+        store.patch(&s.id, patch).await.unwrap();
+        assert!(store.get(&s.id).await.unwrap().is_some());
+    }
+}
