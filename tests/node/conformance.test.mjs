@@ -298,7 +298,7 @@ async function runCase(kind, testCase) {
         }
         if (step.op === 'open') {
           const given = nodeOptions(args.options)
-          const namesBackend = ['backend', 'path', 'url', 'urls', 'cluster', 'tlsCa'].some((k) => Object.hasOwn(given, k))
+          const namesBackend = ['backend', 'path', 'url', 'urls', 'cluster', 'tlsCa', 'tlsCert', 'tlsKey'].some((k) => Object.hasOwn(given, k))
           const options =
             step.error !== undefined && namesBackend
               ? { cleanupIntervalMs: 0, ...given, clock }

@@ -20,6 +20,8 @@ VECTORS = pathlib.Path(__file__).resolve().parents[1] / "conformance"
 # The codes that say the session has ended: every error met is checked against them.
 GONE = set(json.loads((VECTORS / "error_codes.json").read_text())["gone_codes"])
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
+# The options that say where sessions live.
+PLACES = ("backend", "path", "url", "urls", "cluster", "tls_ca", "tls_cert", "tls_key")
 DURATIONS = {"default_ttl", "max_lifetime", "idle_timeout", "cleanup_interval", "tombstone_ttl", "wait_timeout"}
 
 
@@ -118,8 +120,11 @@ class Runner:
             return await result
         return result
 
-    async def open(self, options: Dict[str, Any], seen: Optional[List[Any]] = None) -> Any:
-        opts = {**self.base, "clock": self.clock, "cleanup_interval": timedelta(0)}
+    async def open(self, options: Dict[str, Any], seen: Optional[List[Any]] = None, alone: bool = False) -> Any:
+        """`alone`: the options name their own backend (a case about a refused one), so the
+        runner's backend is left out, as the Node runner does."""
+        opts = {} if alone else dict(self.base)
+        opts.update({"clock": self.clock, "cleanup_interval": timedelta(0)})
         opts.update(py_options(options))
         if seen is not None:
             opts["on_violation"] = seen.append
@@ -242,8 +247,9 @@ class Runner:
                 subset(w, g, "violation")
             return
         if op == "open":
+            names_backend = any(k in args["options"] for k in PLACES)
             try:
-                store = await self.open(args["options"])
+                store = await self.open(args["options"], alone="error" in step and names_backend)
             except SessionError as e:
                 self.check_error(step, e)
                 return
