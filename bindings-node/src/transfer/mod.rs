@@ -5,19 +5,18 @@
 //! Building `data` through Node-API costs a call, a key lookup and a shape change per
 //! property, an element store per array item and a call per string: most of a memory `get`.
 //! Here a result costs two copies into the buffers, and the objects are made by JS code the
-//! JIT compiles; each string is made on its own (flat: none keeps the others alive). Data keys
-//! and object shapes are sent once per env and then by their index (`names.rs`).
+//! JIT compiles; each string is made on its own (flat: none keeps the others alive). This
+//! protocol made a memory get of a 1 KiB session 1.6-1.8x faster (bench/README.md). Data
+//! keys are sent once per env and then by their index (`names.rs`).
 //!
 //! Layout, all `f64` (JS reads them from a `Float64Array`):
-//! - a result: a header (`ONE` | `MANY` | `PAGE`, then 1 if every string is ASCII), then
-//!   session | n session… | n session… cursor;
+//! - a result: a header (`ONE` | `MANY` | `PAGE`, then 1 if every string is ASCII: JS then
+//!   reads them as Latin-1, a plain copy), then session | n session… | n session… cursor;
 //! - a string: its start and end in `bytes`; absent: `-1, -1`;
 //! - a session: id, userId, siteId, organizationId, createdAt, updatedAt, lastAccessedAt,
 //!   expiresAt (NaN: never), ipAddress, userAgent, version, then its data as a value;
-//! - a value: `OBJECT` n (key value)… | `SHAPE` index value… (the object of a shape JS has) |
-//!   `NEW_SHAPE` index n key… value… (JS remembers the shape's keys at that index) |
-//!   `ARRAY` n value… | `STRING` string | `NUMBER` x | `TRUE` | `FALSE` | `NULL` (numbers are
-//!   doubles: the core reads none a double cannot hold);
+//! - a value: `OBJECT` n (key value)… | `ARRAY` n value… | `STRING` string | `NUMBER` x |
+//!   `TRUE` | `FALSE` | `NULL` (numbers are doubles: the core reads none a double cannot hold);
 //! - a key: `KEY` index | `NEW_KEY` index string (JS remembers it at that index) |
 //!   `TEXT_KEY` string (not interned: too long, or the table is full).
 //!
@@ -27,7 +26,7 @@
 
 mod names;
 
-use names::{Key, Names, Shape};
+use names::{Key, Names};
 use napi::bindgen_prelude::{FnArgs, Function, FunctionRef, Null, ToNapiValue, Unknown};
 use napi::{Env, check_status, sys};
 use omnisession::store::SessionPage;
@@ -47,8 +46,6 @@ const NUMBER: f64 = 4.0;
 const TRUE: f64 = 5.0;
 const FALSE: f64 = 6.0;
 const NULL: f64 = 7.0;
-const SHAPE: f64 = 8.0;
-const NEW_SHAPE: f64 = 9.0;
 
 const KEY: f64 = 1.0;
 const NEW_KEY: f64 = 2.0;
@@ -138,7 +135,7 @@ impl Encoder {
         Ok(true)
     }
 
-    /// Keys and shapes new in the last result, when JS never decoded it, are not kept after all.
+    /// Keys new in the last result, when JS never decoded it, are not kept after all.
     pub fn forget_new_names(&mut self) {
         self.names.forget_fresh();
     }
@@ -207,7 +204,9 @@ impl Encoder {
     }
 
     fn str(&mut self, s: &str) {
-        write_str(&mut self.layout, &mut self.bytes, s);
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.layout.extend([start as f64, self.bytes.len() as f64]);
     }
     fn opt_str(&mut self, s: Option<&str>) {
         match s {
@@ -217,27 +216,24 @@ impl Encoder {
     }
 
     fn object(&mut self, map: &Map<String, Value>) {
-        match self.names.shape(map) {
-            Shape::Known(i) => self.layout.extend([SHAPE, f64::from(i)]),
-            Shape::New(i) => {
-                self.layout
-                    .extend([NEW_SHAPE, f64::from(i), map.len() as f64]);
-                for (key, sent) in map.keys().zip(self.names.shape_keys()) {
-                    write_key(&mut self.layout, &mut self.bytes, key, sent);
-                }
-            }
-            Shape::None => {
-                self.layout.extend([OBJECT, map.len() as f64]);
-                for (key, value) in map {
-                    let sent = self.names.key(key);
-                    write_key(&mut self.layout, &mut self.bytes, key, sent);
-                    self.value(value);
-                }
-                return;
-            }
-        }
-        for value in map.values() {
+        self.layout.extend([OBJECT, map.len() as f64]);
+        for (key, value) in map {
+            self.key(key);
             self.value(value);
+        }
+    }
+
+    fn key(&mut self, key: &str) {
+        match self.names.key(key) {
+            Key::Known(i) => self.layout.extend([KEY, f64::from(i)]),
+            Key::New(i) => {
+                self.layout.extend([NEW_KEY, f64::from(i)]);
+                self.str(key);
+            }
+            Key::Text => {
+                self.layout.push(TEXT_KEY);
+                self.str(key);
+            }
         }
     }
 
@@ -262,29 +258,9 @@ impl Encoder {
     }
 }
 
-fn write_str(layout: &mut Vec<f64>, bytes: &mut Vec<u8>, s: &str) {
-    let start = bytes.len();
-    bytes.extend_from_slice(s.as_bytes());
-    layout.extend([start as f64, bytes.len() as f64]);
-}
-
-fn write_key(layout: &mut Vec<f64>, bytes: &mut Vec<u8>, key: &str, sent: Key) {
-    match sent {
-        Key::Known(i) => layout.extend([KEY, f64::from(i)]),
-        Key::New(i) => {
-            layout.extend([NEW_KEY, f64::from(i)]);
-            write_str(layout, bytes, key);
-        }
-        Key::Text => {
-            layout.push(TEXT_KEY);
-            write_str(layout, bytes, key);
-        }
-    }
-}
-
 /// Asks for the session's separately allocated parts at once: read one after the other, each
-/// waited for its own cache miss (over 10 000 stored sessions of 1 KiB, a prefetch of these made
-/// a Node memory get 7-15 % cheaper in CPU time).
+/// waited for its own cache miss (over 10 000 stored sessions of 1 KiB, a Node memory get is
+/// 10-17 % faster with these hints, 25 % when the sessions are read in a scattered order).
 fn prefetch_parts(s: &Session) {
     prefetch(s.id.as_ptr());
     if let Some(user) = &s.user_id {
