@@ -189,6 +189,13 @@ async fn tls_with_a_private_ca_and_unix_sockets() {
     assert!(store.get(&s.id).await.unwrap().is_some());
 }
 
+/// The option a `CONFIG_INVALID` names.
+fn option_of(e: &omnisession::Error) -> Option<&str> {
+    e.details()
+        .get("option")
+        .and_then(serde_json::Value::as_str)
+}
+
 #[tokio::test]
 async fn mutual_tls_needs_the_client_certificate_and_never_shows_its_key() {
     let (server, cert, key) = RedisServer::mutual_tls();
@@ -228,21 +235,9 @@ async fn mutual_tls_needs_the_client_certificate_and_never_shows_its_key() {
     };
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let e = plain(&[("tls_cert", cert), ("tls_key", key)]);
-    assert_eq!(
-        e.details()
-            .get("option")
-            .and_then(serde_json::Value::as_str),
-        Some("tls_cert"),
-        "{e}"
-    );
+    assert_eq!(option_of(&e), Some("tls_cert"), "{e}");
     let e = plain(&[("tls_cert", cert)]);
-    assert_eq!(
-        e.details()
-            .get("option")
-            .and_then(serde_json::Value::as_str),
-        Some("tls_key"),
-        "{e}"
-    );
+    assert_eq!(option_of(&e), Some("tls_key"), "{e}");
     let mut unreadable = with(Some(ClientCertificate {
         cert: server.ca.clone().unwrap(),
         key: "/nonexistent/client.key".into(),
@@ -250,13 +245,7 @@ async fn mutual_tls_needs_the_client_certificate_and_never_shows_its_key() {
     unreadable.key_prefix = "mtls:".into();
     let e = Store::open(unreadable).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
-    assert_eq!(
-        e.details()
-            .get("option")
-            .and_then(serde_json::Value::as_str),
-        Some("tls_key"),
-        "{e}"
-    );
+    assert_eq!(option_of(&e), Some("tls_key"), "{e}");
 }
 
 #[tokio::test]

@@ -285,16 +285,9 @@ impl Conn {
         cmd.arg(d.replicas).arg(d.timeout_ms);
         let acked: usize = match self {
             Conn::Cluster(c) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                    Route::with_key(key, SlotAddr::Master),
-                ));
-                let mut c = c.clone();
-                let value = tokio::time::timeout(OP_TIMEOUT, c.route_command(cmd, routing))
-                    .await
-                    .map_err(|_| Error::unavailable("redis: WAIT timed out"))?
-                    .map_err(|e| map_err(&e))?;
-                redis::from_redis_value(value)
-                    .map_err(|e| Error::backend(format!("redis: unexpected WAIT reply: {e}")))?
+                let master =
+                    SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
+                routed(c, cmd, master, "WAIT").await?
             }
             _ => self.once(&cmd).await.map_err(|e| map_err(&e))?,
         };
@@ -349,19 +342,32 @@ impl Conn {
             .arg(count);
         match (self, node) {
             (Conn::Cluster(c), Some((host, port))) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                let node = SingleNodeRoutingInfo::ByAddress {
                     host: host.clone(),
                     port: *port,
-                });
-                let mut c = c.clone();
-                let value = tokio::time::timeout(OP_TIMEOUT, c.route_command(cmd, routing))
-                    .await
-                    .map_err(|_| Error::unavailable("redis: scan timed out"))?
-                    .map_err(|e| map_err(&e))?;
-                redis::from_redis_value(value)
-                    .map_err(|e| Error::backend(format!("redis: unexpected SCAN reply: {e}")))
+                };
+                routed(c, cmd, node, "SCAN").await
             }
             _ => self.read(&cmd).await,
         }
     }
+}
+
+/// `cmd` on one cluster node, within `OP_TIMEOUT`; `what` names it in errors.
+async fn routed<T: FromRedisValue>(
+    c: &ClusterConnection,
+    cmd: Cmd,
+    node: SingleNodeRoutingInfo,
+    what: &str,
+) -> Result<T> {
+    let mut c = c.clone();
+    let value = tokio::time::timeout(
+        OP_TIMEOUT,
+        c.route_command(cmd, RoutingInfo::SingleNode(node)),
+    )
+    .await
+    .map_err(|_| Error::unavailable(format!("redis: {what} timed out")))?
+    .map_err(|e| map_err(&e))?;
+    redis::from_redis_value(value)
+        .map_err(|e| Error::backend(format!("redis: unexpected {what} reply: {e}")))
 }
