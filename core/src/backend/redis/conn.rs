@@ -199,6 +199,13 @@ fn config_error(e: &RedisError) -> Error {
 }
 
 impl Conn {
+    /// Ends what runs beside the calls (the watch on the sentinels).
+    pub(crate) fn close(&self) {
+        if let Conn::Sentinel(f) = self {
+            f.close();
+        }
+    }
+
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self, Conn::Cluster(_))
     }

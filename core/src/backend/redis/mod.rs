@@ -739,6 +739,7 @@ impl Backend for RedisBackend {
     }
 
     async fn close(&self) -> Result<()> {
+        self.conn.close();
         Ok(())
     }
 }

@@ -186,8 +186,9 @@ pub(crate) struct Followed {
     current: Arc<Mutex<Current>>,
     /// One search for the master at a time: the calls that fail together wait for it.
     finding: tokio::sync::Mutex<()>,
-    /// Dropped with the store, which ends the watch on the sentinels' announcements.
-    _watching: oneshot::Sender<()>,
+    /// Taken by `close` (or dropped with the store), which ends the watch on the sentinels'
+    /// announcements.
+    watching: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl std::fmt::Debug for Followed {
@@ -215,7 +216,7 @@ impl Followed {
             tls,
             current: Arc::default(),
             finding: tokio::sync::Mutex::new(()),
-            _watching: watching,
+            watching: Mutex::new(Some(watching)),
         };
         followed
             .connection()
@@ -228,6 +229,14 @@ impl Followed {
             closed,
         ));
         Ok(followed)
+    }
+
+    /// Stops listening to the sentinels; calls still find the master when they need it.
+    pub(crate) fn close(&self) {
+        self.watching
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 
     /// Runs `call` on the master's connection; a failure that says the master has gone (the
