@@ -2,11 +2,11 @@
 //! reconnecting, with per-op timeouts, one retry for idempotent commands, and errors mapped to
 //! our kinds.
 
+use super::cluster_link::ClusterLink;
 use super::sentinel::{Followed, SentinelUrl};
 use crate::error::{Error, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{ClientTlsConfig, Cmd, FromRedisValue, RedisError, Script, TlsCertificates};
 use std::fmt;
@@ -71,7 +71,7 @@ impl Tls {
 #[derive(Clone)]
 pub(crate) enum Conn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Arc<ClusterLink>),
     Sentinel(Arc<Followed>),
 }
 
@@ -158,11 +158,8 @@ pub(crate) async fn connect(target: &Target) -> Result<Conn> {
                 builder = builder.certs(certificates);
             }
             let client = builder.build().map_err(|e| config_error(&e))?;
-            let conn = client
-                .get_async_connection()
-                .await
-                .map_err(|e| map_err(&e))?;
-            Ok(Conn::Cluster(conn))
+            let link = ClusterLink::open(client).await.map_err(|e| map_err(&e))?;
+            Ok(Conn::Cluster(Arc::new(link)))
         } else {
             let url = urls
                 .first()
@@ -206,6 +203,13 @@ impl Conn {
         }
     }
 
+    /// A call timed out: on a cluster, the slot map may be out of date (see `cluster_link.rs`).
+    fn stalled(&self) {
+        if let Conn::Cluster(link) = self {
+            link.stalled();
+        }
+    }
+
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self, Conn::Cluster(_))
     }
@@ -214,20 +218,24 @@ impl Conn {
         let call = async {
             match self.clone() {
                 Conn::Single(mut c) => cmd.query_async(&mut c).await,
-                Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
+                Conn::Cluster(link) => cmd.query_async(&mut link.connection()).await,
                 Conn::Sentinel(f) => {
                     f.run(|mut c| async move { cmd.query_async(&mut c).await })
                         .await
                 }
             }
         };
-        match tokio::time::timeout(OP_TIMEOUT, call).await {
+        let r = match tokio::time::timeout(OP_TIMEOUT, call).await {
             Ok(r) => r,
             Err(_) => Err(RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 "redis call timed out",
             ))),
+        };
+        if matches!(&r, Err(e) if e.is_timeout()) {
+            self.stalled();
         }
+        r
     }
 
     /// Runs a command that is safe to repeat: one retry across a dropped connection. Not
@@ -271,17 +279,87 @@ impl Conn {
         let call = async {
             match self.clone() {
                 Conn::Single(mut c) => inv.invoke_async(&mut c).await,
-                Conn::Cluster(mut c) => inv.invoke_async(&mut c).await,
+                Conn::Cluster(link) => inv.invoke_async(&mut link.connection()).await,
                 Conn::Sentinel(f) => {
                     f.run(|mut c| async move { inv.invoke_async(&mut c).await })
                         .await
                 }
             }
         };
-        match tokio::time::timeout(OP_TIMEOUT, call).await {
-            Ok(r) => r.map_err(|e| map_err(&e)),
-            Err(_) => Err(Error::unavailable("redis: script timed out")),
+        let Ok(r) = tokio::time::timeout(OP_TIMEOUT, call).await else {
+            self.stalled();
+            return Err(Error::unavailable("redis: script timed out"));
+        };
+        r.map_err(|e| {
+            if e.is_timeout() {
+                self.stalled();
+            }
+            map_err(&e)
+        })
+    }
+
+    /// [`Conn::script`] for a write that must reach `d.replicas` replicas before it counts:
+    /// the script and a `WAIT` go in one pipeline on one connection, so the `WAIT` counts the
+    /// replicas of that very write (sent apart, it could go out on a connection made since,
+    /// which has written nothing and which every replica has caught up with). Outside a
+    /// cluster only; a cluster write waits per node with [`Conn::wait_replicas`].
+    pub(crate) async fn script_durable<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&str],
+        d: Durability,
+    ) -> Result<T> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVALSHA")
+            .arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args)
+            .cmd("WAIT")
+            .arg(d.replicas)
+            .arg(d.timeout_ms);
+        let pipe = &pipe;
+        for attempt in 0..2 {
+            let call = async {
+                match self.clone() {
+                    Conn::Single(mut c) => {
+                        let r = pipe.query_async::<(T, usize)>(&mut c).await;
+                        if attempt == 0 && is_no_script(&r) {
+                            script.load_async(&mut c).await?;
+                        }
+                        r
+                    }
+                    Conn::Sentinel(f) => {
+                        f.run(|mut c| async move {
+                            let r = pipe.query_async::<(T, usize)>(&mut c).await;
+                            if attempt == 0 && is_no_script(&r) {
+                                script.load_async(&mut c).await?;
+                            }
+                            r
+                        })
+                        .await
+                    }
+                    Conn::Cluster(_) => Err(RedisError::from((
+                        redis::ErrorKind::Client,
+                        "a cluster write waits per node",
+                    ))),
+                }
+            };
+            let reply = tokio::time::timeout(OP_TIMEOUT, call)
+                .await
+                .map_err(|_| Error::unavailable("redis: script timed out"))?;
+            match reply {
+                // Not run (the server had not seen the script): load it, send both again.
+                Err(e) if attempt == 0 && e.code() == Some("NOSCRIPT") => {}
+                Err(e) => return Err(map_err(&e)),
+                Ok((value, acked)) => {
+                    check_acked(acked, d)?;
+                    return Ok(value);
+                }
+            }
         }
+        Err(Error::backend("redis: the script was not loaded"))
     }
 
     /// `WAIT` on the node holding `key` (the only node, outside a cluster): whether
@@ -298,14 +376,7 @@ impl Conn {
             }
             _ => self.once(&cmd).await.map_err(|e| map_err(&e))?,
         };
-        if acked < d.replicas {
-            return Err(Error::unavailable(format!(
-                "redis: the write is on the master, but {acked} of {} replicas had it after {} \
-                 ms (wait_replicas): a failover now could lose it",
-                d.replicas, d.timeout_ms
-            )));
-        }
-        Ok(())
+        check_acked(acked, d)
     }
 
     /// The nodes to SCAN: the one server, or every cluster master (`None` = the single node).
@@ -362,19 +433,43 @@ impl Conn {
 
 /// `cmd` on one cluster node, within `OP_TIMEOUT`; `what` names it in errors.
 async fn routed<T: FromRedisValue>(
-    c: &ClusterConnection,
+    link: &Arc<ClusterLink>,
     cmd: Cmd,
     node: SingleNodeRoutingInfo,
     what: &str,
 ) -> Result<T> {
-    let mut c = c.clone();
+    let mut c = link.connection();
     let value = tokio::time::timeout(
         OP_TIMEOUT,
         c.route_command(cmd, RoutingInfo::SingleNode(node)),
     )
     .await
-    .map_err(|_| Error::unavailable(format!("redis: {what} timed out")))?
-    .map_err(|e| map_err(&e))?;
+    .map_err(|_| {
+        link.stalled();
+        Error::unavailable(format!("redis: {what} timed out"))
+    })?
+    .map_err(|e| {
+        if e.is_timeout() {
+            link.stalled();
+        }
+        map_err(&e)
+    })?;
     redis::from_redis_value(value)
         .map_err(|e| Error::backend(format!("redis: unexpected {what} reply: {e}")))
+}
+
+fn is_no_script<T>(r: &Result<T, RedisError>) -> bool {
+    matches!(r, Err(e) if e.code() == Some("NOSCRIPT"))
+}
+
+/// `BACKEND_UNAVAILABLE` unless `acked` replicas (a `WAIT`'s reply) are enough for `d`.
+fn check_acked(acked: usize, d: Durability) -> Result<()> {
+    if acked < d.replicas {
+        return Err(Error::unavailable(format!(
+            "redis: the write is on the master, but {acked} of {} replicas had it after {} ms \
+             (wait_replicas): a failover now could lose it",
+            d.replicas, d.timeout_ms
+        )));
+    }
+    Ok(())
 }

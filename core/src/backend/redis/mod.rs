@@ -7,6 +7,7 @@
 //! commit stays atomic. Read-modify-writes likewise commit only over the wire they read.
 
 mod cluster;
+mod cluster_link;
 mod conn;
 mod go_index;
 mod keys;
@@ -139,15 +140,33 @@ struct IndexState {
 
 impl RedisBackend {
     /// Writes a tombstone: its value and its key's expiry are both the end of the tombstone.
-    /// With `wait_replicas`: waits until replicas hold what a write that created, moved or
-    /// ended a session did: the records and tombstones of `ids`, and the index entries of
-    /// `sessions` (on a cluster, on every node holding one of them).
+    /// A script whose write creates, moves or ends a session (`durable`): with
+    /// `wait_replicas`, outside a cluster, sent together with its `WAIT`.
+    async fn script_holding<T: redis::FromRedisValue>(
+        &self,
+        durable: bool,
+        script: &redis::Script,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<T> {
+        match self.durability {
+            Some(d) if durable && !self.conn.is_cluster() => {
+                self.conn.script_durable(script, keys, args, d).await
+            }
+            _ => self.conn.script(script, keys, args).await,
+        }
+    }
+
+    /// With `wait_replicas`, on a cluster: waits until replicas hold what a write that
+    /// created, moved or ended a session did: the records and tombstones of `ids`, and the
+    /// index entries of `sessions`, on every node holding one of them. (Outside a cluster the
+    /// write's own script carried its `WAIT`: [`RedisBackend::script_holding`].)
     async fn replicated(&self, ids: &[&str], sessions: &[&Session]) -> Result<()> {
         let Some(d) = self.durability else {
             return Ok(());
         };
         if !self.conn.is_cluster() {
-            return self.conn.wait_replicas("", d).await;
+            return Ok(());
         }
         let mut keys: Vec<String> = ids
             .iter()
@@ -400,8 +419,8 @@ impl RedisBackend {
             flag(go.is_some()),
         ];
         let removed: i64 = self
-            .conn
-            .script(
+            .script_holding(
+                true,
                 &scripts::REMOVE,
                 &[&session_key, &self.keys.tombstone(id), &idx_key, &go_key],
                 &args,

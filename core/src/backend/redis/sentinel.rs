@@ -29,6 +29,9 @@ const SENTINEL_PORT: u16 = 26379;
 /// How long one sentinel has to answer where the master is. They are asked at once, so this
 /// bounds the whole question; it leaves the operation's timeout room for the master itself.
 const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the sentinels are asked whether the master moved, besides listening for their
+/// announcements.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// A parsed `redis+sentinel://` URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -164,6 +167,8 @@ fn host_port(s: &str) -> Option<String> {
 #[derive(Default)]
 struct Current {
     connection: Option<MultiplexedConnection>,
+    /// Where `connection` goes (`host:port`).
+    address: String,
     generation: u64,
 }
 
@@ -174,6 +179,20 @@ impl Current {
         let mut current = current.lock().unwrap_or_else(PoisonError::into_inner);
         if generation.is_none_or(|g| g == current.generation) {
             current.connection = None;
+        }
+    }
+}
+
+/// Forgets the connection of `generation` when dropped, unless told otherwise (`None`).
+struct Forget<'a> {
+    current: &'a Mutex<Current>,
+    generation: Option<u64>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Some(generation) = self.generation {
+            Current::forget(self.current, Some(generation));
         }
     }
 }
@@ -248,11 +267,15 @@ impl Followed {
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let (connection, generation) = self.connection().await?;
+        // A call cut short (the operation's timeout) is a failure too: the master may be
+        // stalled, and only a fresh look finds out.
+        let mut unfinished = Forget {
+            current: &self.current,
+            generation: Some(generation),
+        };
         let result = call(connection).await;
-        if let Err(e) = &result
-            && super::conn::is_unavailable(e)
-        {
-            Current::forget(&self.current, Some(generation));
+        if !matches!(&result, Err(e) if super::conn::is_unavailable(e)) {
+            unfinished.generation = None;
         }
         result
     }
@@ -266,10 +289,11 @@ impl Followed {
         if let Some(found) = self.held() {
             return Ok(found);
         }
-        let connection = self.find().await.map_err(|why| unavailable(&why))?;
+        let (address, connection) = self.find().await.map_err(|why| unavailable(&why))?;
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         current.generation += 1;
         current.connection = Some(connection.clone());
+        current.address = address;
         Ok((connection, current.generation))
     }
 
@@ -278,55 +302,18 @@ impl Followed {
         Some((current.connection.clone()?, current.generation))
     }
 
-    /// Asks every sentinel at once, and connects to the master of the newest configuration
-    /// (the highest epoch: right after a failover, a sentinel that has not heard of it yet
-    /// still names the old master, which answers as a master until Sentinel demotes it).
-    async fn find(&self) -> std::result::Result<MultiplexedConnection, String> {
-        let mut asking = tokio::task::JoinSet::new();
-        for (i, sentinel) in self.url.sentinels.iter().enumerate() {
-            let (url, tls) = (Arc::clone(&self.url), self.tls.clone());
-            let sentinel = sentinel.clone();
-            asking.spawn(async move { (i, ask(&url, &sentinel, &tls).await) });
-        }
-        let mut asked: Vec<std::result::Result<Option<Named>, String>> =
-            (0..self.url.sentinels.len())
-                .map(|_| Err("not asked".to_owned()))
-                .collect();
-        while let Some(Ok((i, answer))) = asking.join_next().await {
-            asked[i] = answer;
-        }
-        let service = &self.url.service;
-        let mut failures = Vec::new();
-        let mut named = Vec::new();
-        for (sentinel, answer) in self.url.sentinels.iter().zip(asked) {
-            match answer {
-                Ok(Some(n)) => named.push(n),
-                Ok(None) => {}
-                Err(e) => failures.push(format!("{sentinel}: {e}")),
-            }
-        }
-        let Some(newest) = named.iter().map(|n| n.epoch).max() else {
-            return Err(if failures.len() == self.url.sentinels.len() {
-                format!("no sentinel answered ({})", failures.join("; "))
-            } else {
-                format!("no sentinel knows a master named {service:?}")
-            });
-        };
-        let mut votes: Vec<(&str, usize)> = Vec::new();
-        for n in named.iter().filter(|n| n.epoch == newest) {
-            match votes.iter_mut().find(|(a, _)| *a == n.address) {
-                Some((_, count)) => *count += 1,
-                None => votes.push((&n.address, 1)),
-            }
-        }
-        votes.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    /// Connects to the master of the newest configuration (see [`newest`]) that answers
+    /// `ROLE` as a master; returns its address too.
+    async fn find(&self) -> std::result::Result<(String, MultiplexedConnection), String> {
+        let votes = newest(&self.url, &self.tls).await?;
         let mut refused = Vec::new();
         for (address, _) in &votes {
             match self.master_at(address).await {
-                Ok(connection) => return Ok(connection),
+                Ok(connection) => return Ok((address.clone(), connection)),
                 Err(e) => refused.push(format!("{address}: {e}")),
             }
         }
+        let service = &self.url.service;
         let named: Vec<String> = votes.iter().map(|(a, n)| format!("{a} by {n}")).collect();
         Err(if votes.len() > 1 {
             format!(
@@ -358,6 +345,52 @@ impl Followed {
             _ => Err("not a master".to_owned()),
         }
     }
+}
+
+/// Asks every sentinel at once where the master is, and gives the addresses of the newest
+/// configuration (the highest epoch: right after a failover, a sentinel that has not heard of
+/// it yet still names the old master, which answers as a master until Sentinel demotes it),
+/// most named first, with how many sentinels named each.
+async fn newest(
+    url: &Arc<SentinelUrl>,
+    tls: &Tls,
+) -> std::result::Result<Vec<(String, usize)>, String> {
+    let mut asking = tokio::task::JoinSet::new();
+    for (i, sentinel) in url.sentinels.iter().enumerate() {
+        let (url, tls, sentinel) = (Arc::clone(url), tls.clone(), sentinel.clone());
+        asking.spawn(async move { (i, ask(&url, &sentinel, &tls).await) });
+    }
+    let mut asked: Vec<std::result::Result<Option<Named>, String>> = (0..url.sentinels.len())
+        .map(|_| Err("not asked".to_owned()))
+        .collect();
+    while let Some(Ok((i, answer))) = asking.join_next().await {
+        asked[i] = answer;
+    }
+    let mut failures = Vec::new();
+    let mut named = Vec::new();
+    for (sentinel, answer) in url.sentinels.iter().zip(asked) {
+        match answer {
+            Ok(Some(n)) => named.push(n),
+            Ok(None) => {}
+            Err(e) => failures.push(format!("{sentinel}: {e}")),
+        }
+    }
+    let Some(epoch) = named.iter().map(|n| n.epoch).max() else {
+        return Err(if failures.len() == url.sentinels.len() {
+            format!("no sentinel answered ({})", failures.join("; "))
+        } else {
+            format!("no sentinel knows a master named {:?}", url.service)
+        });
+    };
+    let mut votes: Vec<(String, usize)> = Vec::new();
+    for n in named.into_iter().filter(|n| n.epoch == epoch) {
+        match votes.iter_mut().find(|(a, _)| *a == n.address) {
+            Some((_, count)) => *count += 1,
+            None => votes.push((n.address, 1)),
+        }
+    }
+    votes.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    Ok(votes)
 }
 
 /// One sentinel's view of the master (`SENTINEL MASTER`), or `None` if it knows no such name.
@@ -405,7 +438,8 @@ async fn ask(
 }
 
 /// Listens on one sentinel after another for `+switch-master` of this service, and forgets
-/// the master's connection when one comes. Sentinel demotes an old master that is still up
+/// the master's connection when one comes (or when asking every sentinel, every
+/// `CHECK_EVERY`, names another master). Sentinel demotes an old master that is still up
 /// only after its `failover-timeout`; until then it accepts writes that its demotion will
 /// throw away, so a client must not wait for its connection to fail. Ends when the store
 /// drops its `Followed` (`closed`).
@@ -426,10 +460,17 @@ async fn watch_switches(
                 .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
             pubsub.subscribe("+switch-master").await?;
             let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                let text: String = message.get_payload().unwrap_or_default();
-                if text.split(' ').next() == Some(url.service.as_str()) {
-                    Current::forget(&current, None);
+            let mut check = tokio::time::interval(CHECK_EVERY);
+            loop {
+                tokio::select! {
+                    message = messages.next() => {
+                        let Some(message) = message else { break };
+                        let text: String = message.get_payload().unwrap_or_default();
+                        if text.split(' ').next() == Some(url.service.as_str()) {
+                            Current::forget(&current, None);
+                        }
+                    }
+                    _ = check.tick() => still_newest(&url, &tls, &current).await,
                 }
             }
             Ok::<(), RedisError>(())
@@ -445,6 +486,19 @@ async fn watch_switches(
             _ = &mut closed => return,
             () = tokio::time::sleep(ASK_TIMEOUT / 4) => {}
         }
+    }
+}
+
+/// Forgets the master's connection if the sentinels' newest configuration names another
+/// master: an announcement can be missed (the sentinel listened to may be cut off with the
+/// master it announces about).
+async fn still_newest(url: &Arc<SentinelUrl>, tls: &Tls, current: &Mutex<Current>) {
+    let Ok(votes) = newest(url, tls).await else {
+        return;
+    };
+    let mut current = current.lock().unwrap_or_else(PoisonError::into_inner);
+    if current.connection.is_some() && votes.first().is_some_and(|(a, _)| *a != current.address) {
+        current.connection = None;
     }
 }
 

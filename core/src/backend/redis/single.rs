@@ -130,7 +130,11 @@ impl RedisBackend {
         args.extend(evict.iter().cloned());
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut reply: Vec<String> = self.conn.script(&scripts::COMMIT, &keys, &args).await?;
+        // A login or a rotation (a session under a new id) must survive a failover.
+        let durable = old.is_none_or(|(s, _)| s.id != *new_id);
+        let mut reply: Vec<String> = self
+            .script_holding(durable, &scripts::COMMIT, &keys, &args)
+            .await?;
         if reply.is_empty() {
             return Err(Error::backend("redis: empty reply from the commit script"));
         }
