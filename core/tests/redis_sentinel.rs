@@ -1,12 +1,15 @@
 //! Redis through Sentinel, against real servers: a master, a replica and three sentinels.
 //! The store finds the master by asking the sentinels and follows a failover (the master
-//! killed, or `SENTINEL FAILOVER`) without a restart, under a steady mixed load whose figures
-//! each test prints (docs/reliability.md has the table). Bad URLs and unreachable or
-//! disagreeing sentinels fail typed, naming what failed and never the password.
+//! killed, partitioned from everyone, or `SENTINEL FAILOVER`) without a restart, under a
+//! steady mixed load (support/failover.rs) whose figures each test prints (docs/reliability.md
+//! has the table). Bad URLs and unreachable or disagreeing sentinels fail typed, naming what
+//! failed and never the password.
 #![allow(clippy::too_many_lines)] // each test is one scenario, read top to bottom
 
 #[path = "support/failover.rs"]
 mod failover;
+#[path = "support/proxy.rs"]
+mod proxy;
 #[path = "support/redis.rs"]
 mod redis_server;
 #[path = "support/reliability.rs"]
@@ -14,16 +17,11 @@ mod reliability;
 #[path = "support/sentinel.rs"]
 mod sentinel;
 
-use failover::{LIMIT, Load, Verdict};
+use failover::{LIMIT, Load, OP_TIMEOUT, SLACK, Verdict};
 use omnisession::{BackendConfig, ErrorKind, EvictionPolicy, NewSession, Options, Store};
 use reliability::Figures;
 use sentinel::Sentinels;
 use std::time::{Duration, Instant};
-
-/// The Redis backend's per-call timeout (`core/src/backend/redis/conn.rs`).
-const OP_TIMEOUT: Duration = Duration::from_secs(3);
-/// Scheduling slack on a loaded 2-core machine.
-const SLACK: Duration = Duration::from_millis(750);
 
 fn options(url: String) -> Options {
     durable(url, 0)
@@ -149,34 +147,6 @@ async fn a_bad_sentinel_url_is_config_invalid_and_unreachable_sentinels_unavaila
     );
 }
 
-/// What a failover did to the load, printed and checked.
-fn report(what: &'static str, v: &Verdict, promoted_in: Duration, demoted_in: Duration) {
-    Figures::new(what, "redis sentinel")
-        .add("operations", v.operations)
-        .add("outcomes", v.tally.encode())
-        .add("promotion_ms", promoted_in.as_millis())
-        .add("old_master_a_replica_ms", demoted_in.as_millis())
-        .add("recovery_ms", v.recovery.as_millis())
-        .add("longest_op_ms", v.longest.as_millis())
-        .add("acknowledged", v.acknowledged)
-        .add("sessions_lost", v.lost_sessions)
-        .add("patches_lost", v.lost_patches)
-        .add("resurrected", v.resurrected)
-        .add("over_admitted", v.over_admitted)
-        .print();
-    assert!(
-        v.untyped().is_empty(),
-        "untyped failures: {}",
-        v.tally.encode()
-    );
-    assert!(
-        v.longest <= OP_TIMEOUT + SLACK,
-        "an operation took {:?}",
-        v.longest
-    );
-    assert_eq!(v.over_admitted, 0, "a user got more than {LIMIT} sessions");
-}
-
 /// How a failover is made.
 #[derive(Clone, Copy)]
 enum Fault {
@@ -185,79 +155,137 @@ enum Fault {
     Kill,
     /// `SENTINEL FAILOVER`.
     Manual,
+    /// A network partition of the master from everyone (its proxy stops forwarding:
+    /// [`Sentinels::behind_proxies`]), healed once the store serves from the promoted replica.
+    Partition,
 }
 
-/// Rounds of: a steady load, the fault, the promotion, the load served again; each round's
-/// figures printed and checked. Returns the rounds' verdicts.
-async fn failovers(fault: Fault, what: &'static str, wait_replicas: usize) -> Vec<Verdict> {
-    let mut s = Sentinels::start();
-    let store = Store::open(durable(s.url(), wait_replicas)).await.unwrap();
+/// Rounds of: a steady load, the fault, the promotion, the load served again, the old master
+/// back as a replica; each round's figures printed and checked. One store (and load) per value
+/// of `wait_replicas` in `waits`, all under the same faults. Returns the rounds' verdicts, with
+/// their store's `wait_replicas`.
+async fn failovers(fault: Fault, what: &'static str, waits: &[usize]) -> Vec<(usize, Verdict)> {
+    let mut s = match fault {
+        Fault::Partition => tokio::task::block_in_place(Sentinels::behind_proxies),
+        Fault::Kill | Fault::Manual => Sentinels::start(),
+    };
+    let mut stores = Vec::new();
+    for &w in waits {
+        stores.push((w, Store::open(durable(s.url(), w)).await.unwrap()));
+    }
+    // One failover each way by default (one partition); more in `make reliability`.
+    let least = if let Fault::Partition = fault { 1 } else { 2 };
     let mut verdicts = Vec::new();
-    // One failover each way by default; more in `make reliability`.
-    for round in 0..(reliability::rounds() / 50).clamp(2, 10) {
-        let load = Load::start(&store, 4, &format!("r{round}-"));
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    for round in 0..(reliability::rounds() / 50).clamp(least, 10) {
+        let loads: Vec<Load> = (stores.iter())
+            // Four tasks in all, as many per store.
+            .map(|(w, store)| Load::start(store, 4 / waits.len(), &format!("r{round}-w{w}-"), None))
+            .collect();
+        for load in &loads {
+            load.progress(300).await;
+        }
         let old = s.master_port();
         let node = s.node_on(old);
         let at = Instant::now();
+        for load in &loads {
+            load.fault_at(at);
+        }
         let (_, promoted_in) = tokio::task::block_in_place(|| {
             match fault {
                 Fault::Kill => s.nodes[node].kill(),
-                Fault::Manual => s.failover(),
+                Fault::Manual => return s.failover(old),
+                Fault::Partition => s.proxies[node].stall(true),
             }
             s.await_promotion(old, Duration::from_secs(30))
         });
+        let mut recovery = Vec::new();
+        for load in &loads {
+            recovery.push(load.served_after(at).await);
+        }
         // The old master comes back as a replica (restarted empty after a kill; demoted by
-        // the sentinels after a manual failover) while the load runs on the new one: what it
-        // took that the new master never saw is thrown away here.
+        // the sentinels after a manual failover or once the partition heals) while the load
+        // runs on the new one: what it took that the new master never saw is thrown away here.
         let demoted_in = tokio::task::block_in_place(|| {
-            if let Fault::Kill = fault {
-                s.nodes[node].restart();
+            match fault {
+                Fault::Kill => s.nodes[node].restart(),
+                Fault::Partition => s.proxies[node].stall(false),
+                Fault::Manual => {}
             }
             Sentinels::await_replica(old, Duration::from_secs(30))
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let v = load.finish(&store, at).await;
-        report(what, &v, promoted_in, demoted_in);
-        verdicts.push(v);
+        for ((load, recovery), &(w, _)) in loads.into_iter().zip(recovery).zip(&stores) {
+            load.progress(200).await;
+            let v = load.finish().await;
+            v.report(
+                Figures::new(what, "redis sentinel")
+                    .add("wait_replicas", w)
+                    .add("promotion_ms", promoted_in.as_millis())
+                    .add("recovery_ms", recovery.as_millis())
+                    .add("old_master_a_replica_ms", demoted_in.as_millis())
+                    .add("lost_acked_found_ms", format!("{:?}", lost_acked_found(&v))),
+            );
+            assert_eq!(v.over_admitted, 0, "a user got more than {LIMIT} sessions");
+            assert!(
+                recovery < Duration::from_secs(10),
+                "recovery took {recovery:?}"
+            );
+            verdicts.push((w, v));
+        }
     }
     verdicts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_killed_master_is_followed_to_its_promoted_replica() {
-    let verdicts = failovers(
-        Fault::Kill,
-        "master killed, replica promoted by sentinel",
-        0,
-    )
-    .await;
-    // Replication is asynchronous: a write acknowledged by the master and not yet sent to
-    // the replica is lost with it. Counted and printed (docs/redis.md), not asserted.
-    for v in &verdicts {
-        assert!(v.recovery < Duration::from_secs(10), "{v:?}");
+/// When each lost write had been acknowledged and when it was found missing, in ms from the
+/// fault.
+fn lost_acked_found(v: &Verdict) -> Vec<(i128, i128)> {
+    v.losses_from_faults().iter().map(|l| (l.1, l.2)).collect()
+}
+
+/// With `wait_replicas: 1` a write is acknowledged only once the replica has it, so no login
+/// or logout that was acknowledged is lost in a failover of any kind: the checks of the store
+/// opened so, run beside the default one under the same faults.
+fn durable_lost_nothing(verdicts: &[(usize, Verdict)]) {
+    for (_, v) in verdicts.iter().filter(|(w, _)| *w > 0) {
+        assert_eq!(v.lost_creates, 0, "acknowledged logins lost");
+        assert_eq!(v.resurrected, 0, "acknowledged logouts undone");
     }
 }
 
+/// Replication is asynchronous: a write acknowledged by the master and not yet sent to the
+/// replica is lost with it. Counted and printed (docs/redis.md), not asserted, by default.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_manual_failover_is_followed_without_a_restart() {
-    let verdicts = failovers(Fault::Manual, "SENTINEL FAILOVER", 0).await;
-    for v in &verdicts {
-        assert!(v.recovery < Duration::from_secs(10), "{v:?}");
-    }
+async fn a_killed_master_is_followed_to_its_promoted_replica() {
+    let what = "master killed, replica promoted by sentinel";
+    durable_lost_nothing(&failovers(Fault::Kill, what, &[0, 1]).await);
 }
 
 /// `SENTINEL FAILOVER` promotes the replica without stopping the old master first: what the
 /// old master takes until the store hears of the switch is thrown away when it is demoted.
 /// With `wait_replicas: 1` such a write is never acknowledged (the promoted replica no longer
-/// follows the old master, so it never has it): no login or logout that was acknowledged is
-/// lost.
+/// follows the old master, so it never has it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn with_wait_replicas_no_acknowledged_login_or_logout_is_lost_in_a_failover() {
-    let mut verdicts = failovers(Fault::Manual, "SENTINEL FAILOVER, wait_replicas 1", 1).await;
-    verdicts.extend(failovers(Fault::Kill, "master killed, wait_replicas 1", 1).await);
-    for v in &verdicts {
-        assert_eq!(v.lost_sessions, 0, "{v:?}");
-        assert_eq!(v.resurrected, 0, "{v:?}");
+async fn a_manual_failover_is_followed_without_a_restart() {
+    durable_lost_nothing(&failovers(Fault::Manual, "SENTINEL FAILOVER", &[0, 1]).await);
+}
+
+/// The master cut off from the sentinels, its replica and the store alike, by its proxy: the
+/// sentinels promote the replica, the store follows (`+switch-master`, then the newest
+/// configuration epoch), and once the partition heals the sentinels demote the old master.
+/// The old master took nothing from the store meanwhile (the store could not reach it
+/// either), so what can be lost is what asynchronous replication had not carried to the
+/// replica when the partition began: writes acknowledged before it, counted; nothing
+/// acknowledged after it. With `wait_replicas: 1` (a second store, same partition) no login
+/// or logout that was acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_master_is_replaced_and_demoted_once_healed() {
+    let what = "master partitioned (proxy stalled), replica promoted, healed";
+    let verdicts = failovers(Fault::Partition, what, &[0, 1]).await;
+    for (_, v) in &verdicts {
+        let acked = lost_acked_found(v);
+        assert!(
+            acked.iter().all(|&(ms, _)| ms <= 250),
+            "writes acknowledged after the partition were lost: {acked:?} ms after it"
+        );
     }
+    durable_lost_nothing(&verdicts);
 }

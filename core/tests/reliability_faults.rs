@@ -6,20 +6,20 @@
 //! The disk tests mount file systems and so need root; they fail, never skip, without it.
 #![allow(clippy::too_many_lines)] // each test is one scenario, read top to bottom
 
+#[path = "support/proxy.rs"]
+mod proxy;
 #[path = "support/redis.rs"]
 mod redis_server;
 #[path = "support/reliability.rs"]
 mod reliability;
 
 use omnisession::{BackendConfig, ErrorKind, NewSession, Options, Patch, Result, Session, Store};
+use proxy::Proxy;
 use reliability::{Figures, Mount, Tally};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 /// The Redis backend's per-call timeout (`core/src/backend/redis/conn.rs`, not configurable).
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -51,58 +51,6 @@ fn opts(backend: BackendConfig) -> Options {
         backend,
         cleanup_interval_ms: 0,
         ..Options::default()
-    }
-}
-
-/// A TCP proxy that can stop forwarding without closing anything, as a stalled network does.
-struct Proxy {
-    port: u16,
-    forward: watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn start(upstream: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (forward, gate) = watch::channel(true);
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                    continue;
-                };
-                let (cr, cw) = client.into_split();
-                let (sr, sw) = server.into_split();
-                tokio::spawn(pump(cr, sw, gate.clone()));
-                tokio::spawn(pump(sr, cw, gate.clone()));
-            }
-        });
-        Proxy { port, forward }
-    }
-
-    fn stall(&self, stalled: bool) {
-        self.forward.send_replace(!stalled);
-    }
-}
-
-/// Copies one direction; while the gate is shut, bytes wait here (read or not) and nothing
-/// is closed.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut gate: watch::Receiver<bool>,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        if gate.wait_for(|open| *open).await.is_err() {
-            return;
-        }
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if gate.wait_for(|open| *open).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
     }
 }
 
@@ -156,7 +104,7 @@ async fn every_op(
 async fn a_stalled_network_to_redis_is_backend_unavailable_and_loses_nothing() {
     let server = redis_server::RedisServer::single(&[]);
     let upstream: u16 = server.urls[0].rsplit(':').next().unwrap().parse().unwrap();
-    let proxy = Proxy::start(upstream).await;
+    let proxy = Proxy::start(upstream);
     let store = Store::open(Options {
         key_prefix: "stall:".into(),
         ..opts(BackendConfig::Redis {

@@ -67,6 +67,8 @@ pub fn redis_cli(args: &[&str]) -> String {
 struct Spawned {
     server: Child,
     watcher: Child,
+    /// Stopped by SIGSTOP ([`RedisServer::pause_node`]).
+    paused: bool,
 }
 
 impl Spawned {
@@ -219,7 +221,11 @@ impl RedisServer {
             .stderr(Stdio::null());
         let server = cmd.spawn().expect(MISSING);
         let watcher = kill_when_this_process_ends(server.id());
-        Spawned { server, watcher }
+        Spawned {
+            server,
+            watcher,
+            paused: false,
+        }
     }
 
     /// A single node on a free port. `extra` adds server arguments (e.g. appendonly).
@@ -610,8 +616,9 @@ impl RedisServer {
         self.children.get(node).is_some_and(Option::is_some)
     }
 
+    /// The nodes running and not paused: the ones that answer.
     fn live(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.ports.len()).filter(|&i| self.is_up(i))
+        (0..self.ports.len()).filter(|&i| self.children[i].as_ref().is_some_and(|c| !c.paused))
     }
 
     /// One command to node `node` on a fresh connection, with a 5 s read timeout; `None` if
@@ -725,6 +732,30 @@ impl RedisServer {
         if let Some(child) = self.children[node].take() {
             child.stop();
         }
+    }
+
+    /// Stops node `node` with SIGSTOP: a full partition of it from every peer and client. It
+    /// answers nothing and closes nothing; what is sent to it waits in its sockets. It is left
+    /// out of the nodes asked about the cluster until [`RedisServer::resume_node`].
+    pub fn pause_node(&mut self, node: usize) {
+        self.signal(node, "STOP", true);
+    }
+
+    /// SIGCONT to node `node` paused by [`RedisServer::pause_node`]: the partition healed. It
+    /// resumes with what it was sent meanwhile, and learns from its peers what changed.
+    pub fn resume_node(&mut self, node: usize) {
+        self.signal(node, "CONT", false);
+    }
+
+    fn signal(&mut self, node: usize, signal: &str, paused: bool) {
+        let child = self.children[node].as_mut().expect("a running node");
+        let pid = child.server.id().to_string();
+        let ok = Command::new("sh")
+            .args(["-c", "kill -s \"$1\" \"$2\"", "sh", signal, &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -s {signal} of node {node}");
+        child.paused = paused;
     }
 
     /// Starts killed node `node` again, on its port, dir (and `nodes.conf`) and arguments.

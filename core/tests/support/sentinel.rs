@@ -2,8 +2,10 @@
 //! A real Sentinel deployment for the tests: a master, one replica and three sentinels
 //! watching them with a quorum of two, each a `redis-server` process stopped by its PID.
 //!
-//! Needs `redis_server` (support/redis.rs) declared beside it in the test crate.
+//! Needs `redis_server` (support/redis.rs) and `proxy` (support/proxy.rs) declared beside it in
+//! the test crate.
 
+use super::proxy::Proxy;
 use super::redis_server::{
     RedisServer, free_port, kill_when_this_process_ends, ping, redis_cli, wait_for,
 };
@@ -24,6 +26,8 @@ pub const FAILOVER_TIMEOUT_MS: u64 = 3000;
 pub struct Sentinels {
     /// The data nodes, master first at the start (a failover swaps their roles).
     pub nodes: Vec<RedisServer>,
+    /// The proxy in front of each node, if any ([`Sentinels::behind_proxies`]).
+    pub proxies: Vec<Proxy>,
     processes: Vec<(Child, Child)>,
     /// The sentinels' ports.
     pub ports: Vec<u16>,
@@ -35,8 +39,40 @@ impl Sentinels {
         let master = RedisServer::single(&[]);
         let master_port = port_of(&master);
         let replica = RedisServer::single(&["--replicaof", "127.0.0.1", &master_port.to_string()]);
+        Self::monitored(vec![master, replica], Vec::new(), master_port)
+    }
+
+    /// [`Sentinels::start`] with each data node behind a [`Proxy`] of its own, through which
+    /// everyone reaches it: the sentinels (`sentinel monitor` names the master's proxy), the
+    /// other node (`replicaof` a proxy, and each node gives its proxy's port as its own when it
+    /// is a replica, `replica-announce-port`, so that the sentinels find it there and name it
+    /// there once promoted) and the store (it connects where the sentinels say). Stalling a
+    /// node's proxy cuts it off from everyone, in both directions, without closing anything.
+    /// The proxies run on the calling Tokio runtime: call it from `block_in_place`.
+    pub fn behind_proxies() -> Sentinels {
+        let nodes = vec![RedisServer::single(&[]), RedisServer::single(&[])];
+        let proxies: Vec<Proxy> = nodes.iter().map(|n| Proxy::start(port_of(n))).collect();
+        for (node, proxy) in nodes.iter().zip(&proxies) {
+            let (port, announced) = (port_of(node).to_string(), proxy.port.to_string());
+            let set = ["config", "set", "replica-announce-port", &announced];
+            assert!(redis_cli(&[&["-p", &port][..], &set].concat()).starts_with("OK"));
+        }
+        let master = proxies[0].port.to_string();
+        let replicaof = [
+            "-p",
+            &port_of(&nodes[1]).to_string(),
+            "replicaof",
+            "127.0.0.1",
+            &master,
+        ];
+        assert!(redis_cli(&replicaof).starts_with("OK"));
+        Self::monitored(nodes, proxies, master.parse().unwrap())
+    }
+
+    /// Three sentinels watching `nodes` (a master, on `master_port`, and its replica).
+    fn monitored(nodes: Vec<RedisServer>, proxies: Vec<Proxy>, master_port: u16) -> Sentinels {
         wait_for("the replica's link to the master", || {
-            redis_cli(&["-p", &port_of(&replica).to_string(), "info", "replication"])
+            redis_cli(&["-p", &port_of(&nodes[1]).to_string(), "info", "replication"])
                 .contains("master_link_status:up")
         });
         let dir = tempfile::tempdir().unwrap();
@@ -62,7 +98,8 @@ impl Sentinels {
             });
         }
         Sentinels {
-            nodes: vec![master, replica],
+            nodes,
+            proxies,
             processes: sentinels,
             ports,
             dir,
@@ -84,6 +121,7 @@ impl Sentinels {
         }
         Sentinels {
             nodes: Vec::new(),
+            proxies: Vec::new(),
             processes: sentinels,
             ports,
             dir,
@@ -115,24 +153,34 @@ impl Sentinels {
             .expect("a master port")
     }
 
-    /// Which of `nodes` is on `port`.
+    /// Which of `nodes` is on `port`, or behind the proxy on `port`.
     pub fn node_on(&self, port: u16) -> usize {
-        self.nodes
-            .iter()
-            .position(|n| port_of(n) == port)
+        (0..self.nodes.len())
+            .find(|&i| {
+                port_of(&self.nodes[i]) == port
+                    || self.proxies.get(i).is_some_and(|p| p.port == port)
+            })
             .expect("a node on that port")
     }
 
     /// Waits until the sentinels name a master other than `old` and that server says it is a
     /// master; returns its port and how long that took.
     pub fn await_promotion(&self, old: u16, within: Duration) -> (u16, Duration) {
+        self.promoted(old, within)
+            .unwrap_or_else(|| panic!("no promotion within {within:?}"))
+    }
+
+    /// [`Sentinels::await_promotion`], `None` once `within` has passed.
+    fn promoted(&self, old: u16, within: Duration) -> Option<(u16, Duration)> {
         let started = Instant::now();
         loop {
             let now = self.master_port();
             if now != old && redis_cli(&["-p", &now.to_string(), "role"]).starts_with("master") {
-                return (now, started.elapsed());
+                return Some((now, started.elapsed()));
             }
-            assert!(started.elapsed() < within, "no promotion within {within:?}");
+            if started.elapsed() >= within {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -148,16 +196,30 @@ impl Sentinels {
     }
 
     /// `SENTINEL FAILOVER`: a failover now, without waiting for agreement that the master is
-    /// down (the old master is made a replica of the new one).
-    pub fn failover(&self) {
-        let out = redis_cli(&[
-            "-p",
-            &self.ports[0].to_string(),
-            "sentinel",
-            "failover",
-            SERVICE,
-        ]);
-        assert!(out.starts_with("OK"), "SENTINEL FAILOVER: {out}");
+    /// down (the old master is made a replica of the new one), asked again if the sentinel
+    /// gives it up (`-failover-abort-slave-timeout` after `failover-timeout`, which a loaded
+    /// machine can make the replica miss); returns once the replica is promoted.
+    pub fn failover(&self, old: u16) -> (u16, Duration) {
+        let started = Instant::now();
+        for _ in 0..3 {
+            let ask = [
+                "-p",
+                &self.ports[0].to_string(),
+                "sentinel",
+                "failover",
+                SERVICE,
+            ];
+            let out = redis_cli(&ask);
+            assert!(
+                out.starts_with("OK") || out.contains("INPROG"),
+                "SENTINEL FAILOVER: {out}"
+            );
+            let wait = Duration::from_millis(FAILOVER_TIMEOUT_MS * 3);
+            if let Some((port, _)) = self.promoted(old, wait) {
+                return (port, started.elapsed());
+            }
+        }
+        panic!("no promotion after three SENTINEL FAILOVER");
     }
 }
 
