@@ -71,6 +71,58 @@ async fn serves_every_operation_on_the_master_the_sentinels_name() {
     );
     store.delete(&rotated.id).await.unwrap();
     assert!(store.get(&rotated.id).await.unwrap().is_none());
+
+    // Closed, the store stops listening to the sentinels (a subscriber's flag is P).
+    let subscribers = || {
+        s.ports
+            .iter()
+            .map(|p| {
+                redis_server::redis_cli(&["-p", &p.to_string(), "client", "list"])
+                    .matches("flags=P")
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(subscribers(), 1, "one subscription to +switch-master");
+    store.close().await.unwrap();
+    redis_server::wait_for("the subscription to end", || subscribers() == 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_url_credentials_reach_the_master_the_sentinels_name() {
+    let secret = "m4ster-pw";
+    let s = Sentinels::start();
+    for node in &s.nodes {
+        let port = sentinel::port_of(node).to_string();
+        let user = [
+            "acl",
+            "setuser",
+            "app",
+            "on",
+            &format!(">{secret}"),
+            "~*",
+            "&*",
+            "+@all",
+        ];
+        assert!(redis_server::redis_cli(&[&["-p", &port][..], &user].concat()).starts_with("OK"));
+    }
+    let with = |auth: &str| {
+        s.url()
+            .replace("redis+sentinel://", &format!("redis+sentinel://{auth}@"))
+    };
+    let store = Store::open(options(with(&format!("app:{secret}"))))
+        .await
+        .unwrap();
+    let created = store.create(user("ada")).await.unwrap();
+    assert!(store.get(&created.id).await.unwrap().is_some());
+    // Refused as on a single node: a setting to fix.
+    let e = Store::open(options(with(&format!("app:{secret}x"))))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    assert!(!format!("{e} {e:?}").contains(secret), "{e}");
+    let debug = format!("{:?}", options(with(&format!("app:{secret}"))));
+    assert!(!debug.contains(secret), "{debug}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

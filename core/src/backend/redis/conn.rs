@@ -110,7 +110,7 @@ pub(crate) fn is_unavailable(e: &RedisError) -> bool {
 
 /// Whether Redis refused the URL's credentials, wanted some, or does not let its user run
 /// what a store runs (ACL): a setting to fix, not an outage to wait out.
-fn is_auth_failure(e: &RedisError) -> bool {
+pub(crate) fn is_auth_failure(e: &RedisError) -> bool {
     e.kind() == redis::ErrorKind::AuthenticationFailed
         || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }

@@ -218,6 +218,21 @@ impl std::fmt::Debug for Followed {
     }
 }
 
+/// Why a server named as the master was not taken.
+enum Refused {
+    Redis(RedisError),
+    NotMaster,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Redis(e) => e.fmt(f),
+            Refused::NotMaster => f.write_str("not a master"),
+        }
+    }
+}
+
 /// One sentinel's view of the master.
 struct Named {
     address: String,
@@ -289,7 +304,7 @@ impl Followed {
         if let Some(found) = self.held() {
             return Ok(found);
         }
-        let (address, connection) = self.find().await.map_err(|why| unavailable(&why))?;
+        let (address, connection) = self.find().await?;
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         current.generation += 1;
         current.connection = Some(connection.clone());
@@ -303,19 +318,23 @@ impl Followed {
     }
 
     /// Connects to the master of the newest configuration (see [`newest`]) that answers
-    /// `ROLE` as a master; returns its address too.
-    async fn find(&self) -> std::result::Result<(String, MultiplexedConnection), String> {
-        let votes = newest(&self.url, &self.tls).await?;
+    /// `ROLE` as a master; returns its address too. A master that refuses the URL's
+    /// credentials is that error (`CONFIG_INVALID`, as on a single node).
+    async fn find(&self) -> std::result::Result<(String, MultiplexedConnection), RedisError> {
+        let votes = newest(&self.url, &self.tls)
+            .await
+            .map_err(|why| unavailable(&why))?;
         let mut refused = Vec::new();
         for (address, _) in &votes {
             match self.master_at(address).await {
                 Ok(connection) => return Ok((address.clone(), connection)),
+                Err(Refused::Redis(e)) if super::conn::is_auth_failure(&e) => return Err(e),
                 Err(e) => refused.push(format!("{address}: {e}")),
             }
         }
         let service = &self.url.service;
         let named: Vec<String> = votes.iter().map(|(a, n)| format!("{a} by {n}")).collect();
-        Err(if votes.len() > 1 {
+        Err(unavailable(&if votes.len() > 1 {
             format!(
                 "the sentinels disagree on the master of {service:?} ({}) and none of them is a \
                  reachable master ({})",
@@ -327,22 +346,25 @@ impl Followed {
                 "the master of {service:?} is not a reachable master ({})",
                 refused.join("; ")
             )
-        })
+        }))
     }
 
     /// A connection to `address` if the server there says it is a master.
-    async fn master_at(&self, address: &str) -> std::result::Result<MultiplexedConnection, String> {
+    async fn master_at(
+        &self,
+        address: &str,
+    ) -> std::result::Result<MultiplexedConnection, Refused> {
         let url = self
             .url
             .server_url(address, self.url.auth.as_deref(), self.url.db);
-        let mut c = connect(&url, &self.tls).await.map_err(|e| e.to_string())?;
+        let mut c = connect(&url, &self.tls).await.map_err(Refused::Redis)?;
         let role: Vec<Value> = redis::cmd("ROLE")
             .query_async(&mut c)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(Refused::Redis)?;
         match role.first() {
             Some(Value::BulkString(r)) if r == b"master" => Ok(c),
-            _ => Err("not a master".to_owned()),
+            _ => Err(Refused::NotMaster),
         }
     }
 }
