@@ -126,6 +126,46 @@ async fn the_url_credentials_reach_the_master_the_sentinels_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_with_a_password_of_their_own_take_it_from_the_query() {
+    let secret = "sent1nel-pw";
+    let s = Sentinels::start();
+    // Sentinel's own ACL: a user for clients, and no access without it.
+    for p in &s.ports {
+        let port = p.to_string();
+        let watch = [
+            "acl",
+            "setuser",
+            "watch",
+            "on",
+            &format!(">{secret}"),
+            "allcommands",
+            "allchannels",
+        ];
+        assert!(redis_server::redis_cli(&[&["-p", &port][..], &watch].concat()).starts_with("OK"));
+        let closed = ["acl", "setuser", "default", "off"];
+        assert!(redis_server::redis_cli(&[&["-p", &port][..], &closed].concat()).starts_with("OK"));
+    }
+    let url = format!(
+        "{}?sentinel_username=watch&sentinel_password={secret}",
+        s.url()
+    );
+    let store = Store::open(options(url.clone())).await.unwrap();
+    let created = store.create(user("ada")).await.unwrap();
+    assert!(store.get(&created.id).await.unwrap().is_some());
+    assert!(!format!("{:?}", options(url)).contains(secret));
+
+    let e = Store::open(options(s.url())).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
+    assert!(e.to_string().contains("no sentinel answered"), "{e}");
+    let wrong = format!(
+        "{}?sentinel_username=watch&sentinel_password={secret}x",
+        s.url()
+    );
+    let e = Store::open(options(wrong)).await.unwrap_err();
+    assert!(!format!("{e} {e:?}").contains(secret), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_sentinel_url_is_config_invalid_and_unreachable_sentinels_unavailable() {
     let secret = "pa55-w0rd";
     let refused = async |url: String| {
