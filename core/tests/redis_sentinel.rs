@@ -126,6 +126,30 @@ async fn the_url_credentials_reach_the_master_the_sentinels_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_sentinels_and_the_master_they_name() {
+    let s = Sentinels::with_tls();
+    let mut o = options(s.tls_url());
+    o.backend = BackendConfig::Redis {
+        urls: vec![s.tls_url()],
+        cluster: false,
+        tls_ca: s.ca.clone(),
+        tls_client: None,
+    };
+    let store = Store::open(o.clone()).await.unwrap();
+    let created = store.create(user("ada")).await.unwrap();
+    assert!(store.get(&created.id).await.unwrap().is_some());
+    // Without the private CA the certificates are not trusted.
+    o.backend = BackendConfig::Redis {
+        urls: vec![s.tls_url()],
+        cluster: false,
+        tls_ca: None,
+        tls_client: None,
+    };
+    let e = Store::open(o).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinels_with_a_password_of_their_own_take_it_from_the_query() {
     let secret = "sent1nel-pw";
     let s = Sentinels::start();

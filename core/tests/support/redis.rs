@@ -102,7 +102,7 @@ pub fn kill_when_this_process_ends(pid: u32) -> Child {
 /// A fresh CA (`ca.crt`, `ca.key`) in `d`, a server certificate it signed for localhost and
 /// 127.0.0.1 (`server.crt`, `server.key`) and, if `client`, a client certificate
 /// (`client.crt`, `client.key`).
-fn make_certificates(d: &Path, client: bool) {
+pub fn make_certificates(d: &Path, client: bool) {
     let ssl = |args: &[&str]| {
         let ok = Command::new("openssl")
             .current_dir(d)

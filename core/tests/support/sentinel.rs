@@ -7,8 +7,11 @@
 
 use super::proxy::Proxy;
 use super::redis_server::{
-    RedisServer, free_port, kill_when_this_process_ends, ping, redis_cli, wait_for,
+    RedisServer, free_port, kill_when_this_process_ends, make_certificates, ping, redis_cli,
+    wait_for,
 };
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,7 +34,11 @@ pub struct Sentinels {
     processes: Vec<(Child, Child)>,
     /// The sentinels' ports.
     pub ports: Vec<u16>,
+    /// With [`Sentinels::with_tls`]: the sentinels' TLS ports, and the CA of every certificate.
+    pub tls_ports: Vec<u16>,
+    pub ca: Option<PathBuf>,
     dir: tempfile::TempDir,
+    certs: Option<tempfile::TempDir>,
 }
 
 impl Sentinels {
@@ -39,7 +46,35 @@ impl Sentinels {
         let master = RedisServer::single(&[]);
         let master_port = port_of(&master);
         let replica = RedisServer::single(&["--replicaof", "127.0.0.1", &master_port.to_string()]);
-        Self::monitored(vec![master, replica], Vec::new(), master_port)
+        Self::monitored(vec![master, replica], Vec::new(), master_port, None)
+    }
+
+    /// [`Sentinels::start`] with TLS everywhere: each data node and sentinel also listens for
+    /// TLS (a certificate for 127.0.0.1 from one fresh CA), the replica follows the master over
+    /// TLS, and the sentinels watch the master's TLS port (so that is the address they name).
+    /// Their plain ports stay open for the test's own `redis-cli` calls.
+    pub fn with_tls() -> Sentinels {
+        let certs = tempfile::tempdir().unwrap();
+        make_certificates(certs.path(), false);
+        let tls_node = |extra: &[&str]| {
+            let tls_port = free_port();
+            let mut args = tls_args(certs.path(), tls_port);
+            args.extend(extra.iter().map(|s| (*s).to_owned()));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            (RedisServer::single(&args), tls_port)
+        };
+        let (master, master_tls) = tls_node(&[]);
+        let master_tls = master_tls.to_string();
+        let (replica, _) = tls_node(&["--replicaof", "127.0.0.1", &master_tls]);
+        let mut s = Self::monitored(
+            vec![master, replica],
+            Vec::new(),
+            master_tls.parse().unwrap(),
+            Some(certs.path()),
+        );
+        s.ca = Some(certs.path().join("ca.crt"));
+        s.certs = Some(certs);
+        s
     }
 
     /// [`Sentinels::start`] with each data node behind a [`Proxy`] of its own, through which
@@ -66,21 +101,27 @@ impl Sentinels {
             &master,
         ];
         assert!(redis_cli(&replicaof).starts_with("OK"));
-        Self::monitored(nodes, proxies, master.parse().unwrap())
+        Self::monitored(nodes, proxies, master.parse().unwrap(), None)
     }
 
     /// Three sentinels watching `nodes` (a master, on `master_port`, and its replica).
-    fn monitored(nodes: Vec<RedisServer>, proxies: Vec<Proxy>, master_port: u16) -> Sentinels {
+    fn monitored(
+        nodes: Vec<RedisServer>,
+        proxies: Vec<Proxy>,
+        master_port: u16,
+        tls: Option<&Path>,
+    ) -> Sentinels {
         wait_for("the replica's link to the master", || {
             redis_cli(&["-p", &port_of(&nodes[1]).to_string(), "info", "replication"])
                 .contains("master_link_status:up")
         });
         let dir = tempfile::tempdir().unwrap();
-        let (mut sentinels, mut ports) = (Vec::new(), Vec::new());
+        let (mut sentinels, mut ports, mut tls_ports) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..3 {
-            let (child, port) = spawn(dir.path(), i, master_port, 2);
+            let (child, port, tls_port) = spawn(dir.path(), i, master_port, 2, tls);
             sentinels.push(child);
             ports.push(port);
+            tls_ports.extend(tls_port);
         }
         for &p in &ports {
             wait_for("sentinel", || ping(p));
@@ -102,7 +143,10 @@ impl Sentinels {
             proxies,
             processes: sentinels,
             ports,
+            tls_ports,
+            ca: None,
             dir,
+            certs: None,
         }
     }
 
@@ -112,7 +156,7 @@ impl Sentinels {
         let dir = tempfile::tempdir().unwrap();
         let (mut sentinels, mut ports) = (Vec::new(), Vec::new());
         for (i, &master) in masters.iter().enumerate() {
-            let (child, port) = spawn(dir.path(), i, master, 1);
+            let (child, port, _) = spawn(dir.path(), i, master, 1, None);
             sentinels.push(child);
             ports.push(port);
         }
@@ -124,8 +168,21 @@ impl Sentinels {
             proxies: Vec::new(),
             processes: sentinels,
             ports,
+            tls_ports: Vec::new(),
+            ca: None,
             dir,
+            certs: None,
         }
+    }
+
+    /// `rediss+sentinel://` naming every sentinel's TLS port ([`Sentinels::with_tls`]).
+    pub fn tls_url(&self) -> String {
+        let hosts: Vec<String> = self
+            .tls_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("rediss+sentinel://{}/{SERVICE}", hosts.join(","))
     }
 
     /// `redis+sentinel://` naming every sentinel.
@@ -225,13 +282,30 @@ impl Sentinels {
 
 /// A sentinel watching the master on `master_port`, with its own config file in `dir` (a
 /// sentinel rewrites it as it learns).
-fn spawn(dir: &std::path::Path, i: usize, master_port: u16, quorum: u8) -> ((Child, Child), u16) {
+fn spawn(
+    dir: &Path,
+    i: usize,
+    master_port: u16,
+    quorum: u8,
+    tls: Option<&Path>,
+) -> ((Child, Child), u16, Option<u16>) {
     let port = free_port();
     let conf = dir.join(format!("sentinel-{i}.conf"));
+    let tls_port = tls.map(|_| free_port());
+    let tls_conf: String = match (tls, tls_port) {
+        (Some(certs), Some(tls_port)) => {
+            let mut lines = String::new();
+            for kv in tls_args(certs, tls_port).chunks(2) {
+                let _ = writeln!(lines, "{} {}", kv[0].trim_start_matches("--"), kv[1]);
+            }
+            lines
+        }
+        _ => String::new(),
+    };
     std::fs::write(
         &conf,
         format!(
-            "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+            "port {port}\nbind 127.0.0.1\ndir {dir}\n{tls_conf}\
              sentinel monitor {SERVICE} 127.0.0.1 {master_port} {quorum}\n\
              sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n\
              sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}\n\
@@ -248,7 +322,25 @@ fn spawn(dir: &std::path::Path, i: usize, master_port: u16, quorum: u8) -> ((Chi
         .spawn()
         .expect("redis-server is needed: `apt-get install -y redis-server`");
     let watcher = kill_when_this_process_ends(child.id());
-    ((child, watcher), port)
+    ((child, watcher), port, tls_port)
+}
+
+/// A server's TLS settings, as `--name value` pairs: a TLS port with the certificates in
+/// `certs` (support/redis.rs: `make_certificates`), TLS to its master too, no client
+/// certificates asked for.
+fn tls_args(certs: &Path, tls_port: u16) -> Vec<String> {
+    let file = |name: &str| certs.join(name).display().to_string();
+    [
+        ("--tls-port", tls_port.to_string()),
+        ("--tls-cert-file", file("server.crt")),
+        ("--tls-key-file", file("server.key")),
+        ("--tls-ca-cert-file", file("ca.crt")),
+        ("--tls-replication", "yes".to_owned()),
+        ("--tls-auth-clients", "no".to_owned()),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_owned(), v])
+    .collect()
 }
 
 fn wait_until(within: Duration, mut done: impl FnMut() -> bool) {
