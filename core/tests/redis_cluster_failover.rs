@@ -63,11 +63,9 @@ fn index_key(user: &str) -> String {
     key
 }
 
-/// Opens a store on `server` and starts the load, with the probe on a session whose record
-/// lives on the shard of the probe user's index. Returns the load and the slots of the probe's
-/// record and index.
-async fn start(server: &RedisServer) -> (Load, [u16; 2]) {
-    let store = Store::open(Options {
+/// A store on the cluster, with `wait_replicas`.
+async fn open(server: &RedisServer, wait_replicas: usize) -> Store {
+    Store::open(Options {
         backend: BackendConfig::Redis {
             urls: server.urls.clone(),
             cluster: true,
@@ -78,10 +76,18 @@ async fn start(server: &RedisServer) -> (Load, [u16; 2]) {
         max_sessions_per_user: LIMIT,
         eviction_policy: EvictionPolicy::Reject,
         cleanup_interval_ms: 0,
+        wait_replicas,
         ..Options::default()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Opens a store on `server` and starts the load, with the probe on a session whose record
+/// lives on the shard of the probe user's index. Returns the load and the slots of the probe's
+/// record and index.
+async fn start(server: &RedisServer) -> (Load, [u16; 2]) {
+    let store = open(server, 0).await;
     let index_slot = key_slot(&index_key(PROBE_USER));
     let shard = server.master_of_slot(index_slot);
     let probe_id = loop {
@@ -131,6 +137,8 @@ async fn lose_masters(how: Loss, what: &'static str) {
     let _serial = SERIAL.lock().await;
     let mut server = RedisServer::cluster_with_replicas();
     let (load, probe_slots) = start(&server).await;
+    // Beside it, a store whose logins and logouts wait for a replica, under the same faults.
+    let durable = Load::start(&open(&server, 1).await, 2, "w1-", None);
     load.progress(300).await;
     let faults = if long_mode() { 6 } else { 1 };
     let (mut promotion, mut recovery, mut after_promotion, mut back) =
@@ -146,6 +154,7 @@ async fn lose_masters(how: Loss, what: &'static str) {
             Loss::Partition => server.pause_node(victim),
         }
         let t = load.fault();
+        durable.fault_at(t);
         // Blocking: the load runs on the runtime's workers meanwhile.
         let promoted = server.wait_promoted(replica);
         if let Loss::Partition = how {
@@ -169,6 +178,18 @@ async fn lose_masters(how: Loss, what: &'static str) {
         load.progress(if long_mode() { 1000 } else { 200 }).await;
     }
     let v = load.finish().await;
+    let dv = durable.finish().await;
+    let mut df = Figures::new(what, "cluster");
+    dv.report(df.add("wait_replicas", 1));
+    // With wait_replicas, no acknowledged login or logout is lost (patches do not wait).
+    assert_eq!(
+        dv.lost_creates, 0,
+        "acknowledged logins lost with wait_replicas"
+    );
+    assert_eq!(
+        dv.resurrected, 0,
+        "acknowledged logouts undone with wait_replicas"
+    );
     let after_heal: Vec<Duration> = (recovery.iter().zip(&partitioned))
         .map(|(r, h)| r.saturating_sub(*h))
         .collect();

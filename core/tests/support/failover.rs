@@ -84,9 +84,9 @@ struct Own {
     at: Instant,
 }
 
-/// What the tasks share while they run.
+/// What the load tasks share while they run: the stop flag, the operations timed, the faults.
 #[derive(Default)]
-struct Shared {
+struct Progress {
     stop: AtomicBool,
     /// Load operations served (not the probe's).
     served: AtomicU64,
@@ -139,7 +139,13 @@ pub struct Verdict {
 
 impl Verdict {
     /// Records one outcome; returns whether it was a failure (the caller paces itself).
-    fn record<T>(&mut self, shared: &Shared, name: &str, start: Instant, r: &Result<T>) -> bool {
+    fn record<T>(
+        &mut self,
+        progress: &Progress,
+        name: &str,
+        start: Instant,
+        r: &Result<T>,
+    ) -> bool {
         let end = Instant::now();
         let took = end - start;
         self.slowest = self.slowest.max(took);
@@ -167,14 +173,14 @@ impl Verdict {
             },
         };
         let probe = self.probed;
-        locked(&shared.ops).push(Op {
+        locked(&progress.ops).push(Op {
             start,
             end,
             served,
             probe,
         });
         if served && !probe {
-            shared.served.fetch_add(1, Ordering::SeqCst);
+            progress.served.fetch_add(1, Ordering::SeqCst);
         }
         !served
     }
@@ -280,7 +286,7 @@ impl Verdict {
 /// A running load on one store.
 pub struct Load {
     store: Store,
-    shared: Arc<Shared>,
+    progress: Arc<Progress>,
     tasks: Vec<JoinHandle<Verdict>>,
     users: Vec<String>,
     probed: bool,
@@ -290,21 +296,25 @@ impl Load {
     /// Starts `workers` load tasks on `store`, for users `{prefix}user0..3`, and a probe on
     /// session `probe` if given (it must exist).
     pub fn start(store: &Store, workers: usize, prefix: &str, probe: Option<String>) -> Load {
-        let shared = Arc::new(Shared::default());
+        let progress = Arc::new(Progress::default());
         let users: Vec<String> = (0..USERS).map(|u| format!("{prefix}user{u}")).collect();
         let mut tasks: Vec<JoinHandle<Verdict>> = (0..workers)
             .map(|t| {
-                let (store, shared, users) = (store.clone(), shared.clone(), users.clone());
-                tokio::spawn(load_task(store, t, shared, users))
+                let (store, progress, users) = (store.clone(), progress.clone(), users.clone());
+                tokio::spawn(load_task(store, t, progress, users))
             })
             .collect();
         let probed = probe.is_some();
         if let Some(id) = probe {
-            tasks.push(tokio::spawn(probe_task(store.clone(), id, shared.clone())));
+            tasks.push(tokio::spawn(probe_task(
+                store.clone(),
+                id,
+                progress.clone(),
+            )));
         }
         Load {
             store: store.clone(),
-            shared,
+            progress,
             tasks,
             users,
             probed,
@@ -320,12 +330,12 @@ impl Load {
 
     /// Marks a fault made at `t`.
     pub fn fault_at(&self, t: Instant) {
-        locked(&self.shared.faults).push(t);
+        locked(&self.progress.faults).push(t);
     }
 
     /// Waits until the load tasks have been served `n` more operations.
     pub async fn progress(&self, n: u64) {
-        let served = &self.shared.served;
+        let served = &self.progress.served;
         let target = served.load(Ordering::SeqCst) + n;
         let deadline = Instant::now() + Duration::from_secs(30);
         while served.load(Ordering::SeqCst) < target {
@@ -345,7 +355,7 @@ impl Load {
     /// [`Load::served_after`], waiting until `deadline` at most.
     pub async fn served_by(&self, t: Instant, deadline: Instant) -> Option<Duration> {
         loop {
-            if let Some(d) = first_served(&locked(&self.shared.ops), t, self.probed) {
+            if let Some(d) = first_served(&locked(&self.progress.ops), t, self.probed) {
                 return Some(d);
             }
             if Instant::now() >= deadline {
@@ -357,7 +367,7 @@ impl Load {
 
     /// The number of probe operations served that started after `t`.
     pub fn probe_served_since(&self, t: Instant) -> usize {
-        locked(&self.shared.ops)
+        locked(&self.progress.ops)
             .iter()
             .filter(|o| o.probe && o.start >= t && o.served)
             .count()
@@ -366,7 +376,7 @@ impl Load {
     /// Stops the load and checks every acknowledged write, every logout and every user's
     /// sessions against the store (retried while it is not serving yet).
     pub async fn finish(self) -> Verdict {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        self.progress.stop.store(true, Ordering::SeqCst);
         let mut v = Verdict::default();
         for t in self.tasks {
             v.merge(t.await.expect("a load task panicked"));
@@ -404,9 +414,9 @@ impl Load {
             let indexed = settled(|| store.list_by_user_id(user)).await.len();
             v.max_indexed = v.max_indexed.max(indexed);
         }
-        v.ops = std::mem::take(&mut *locked(&self.shared.ops));
+        v.ops = std::mem::take(&mut *locked(&self.progress.ops));
         v.ops.sort_by_key(|o| o.start);
-        v.faults.clone_from(&locked(&self.shared.faults));
+        v.faults.clone_from(&locked(&self.progress.faults));
         v.probed = self.probed;
         v
     }
@@ -432,13 +442,18 @@ async fn settled<T, F: Future<Output = Result<T>>>(mut f: impl FnMut() -> F) -> 
     }
 }
 
-/// One load task: creates for the shared users (at their limit, so many are refused), and
+/// One load task: creates for the progress users (at their limit, so many are refused), and
 /// patches, reads and deletes of the sessions it created.
-async fn load_task(store: Store, task: usize, shared: Arc<Shared>, users: Vec<String>) -> Verdict {
+async fn load_task(
+    store: Store,
+    task: usize,
+    progress: Arc<Progress>,
+    users: Vec<String>,
+) -> Verdict {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((task as u64 + 1) * 0x2545_f491_4f6c_dd1d));
     let mut w = Verdict::default();
     let mut counter = 0u64;
-    while !shared.stop.load(Ordering::SeqCst) {
+    while !progress.stop.load(Ordering::SeqCst) {
         let roll = rng.below(100);
         let start = Instant::now();
         let failed = if w.live.len() < 2 || roll < 30 {
@@ -461,7 +476,7 @@ async fn load_task(store: Store, task: usize, shared: Arc<Shared>, users: Vec<St
                 Err(e) if e.kind() != ErrorKind::SessionLimitExceeded => w.maybe.push(id),
                 Err(_) => {}
             }
-            w.record(&shared, "create", start, &r)
+            w.record(&progress, "create", start, &r)
         } else if roll < 60 {
             let i = rng.below(w.live.len());
             counter += 1;
@@ -478,7 +493,7 @@ async fn load_task(store: Store, task: usize, shared: Arc<Shared>, users: Vec<St
                 }
                 Err(_) => {}
             }
-            w.record(&shared, "patch", start, &r)
+            w.record(&progress, "patch", start, &r)
         } else if roll < 85 {
             if !w.deleted.is_empty() && rng.below(4) == 0 {
                 // A logged-out session must stay gone.
@@ -489,7 +504,7 @@ async fn load_task(store: Store, task: usize, shared: Arc<Shared>, users: Vec<St
                     w.losses.push((Instant::now(), at));
                     w.deleted.retain(|(d, _)| *d != id);
                 }
-                w.record(&shared, "get", start, &r)
+                w.record(&progress, "get", start, &r)
             } else {
                 let i = rng.below(w.live.len());
                 let r = store.get(&w.live[i].id).await;
@@ -505,7 +520,7 @@ async fn load_task(store: Store, task: usize, shared: Arc<Shared>, users: Vec<St
                     }
                     _ => {}
                 }
-                w.record(&shared, "get", start, &r)
+                w.record(&progress, "get", start, &r)
             }
         } else {
             // Logout: of a session it holds, or of one whose create failed (it may exist).
@@ -524,7 +539,7 @@ async fn load_task(store: Store, task: usize, shared: Arc<Shared>, users: Vec<St
             } else {
                 w.maybe.push(id);
             }
-            w.record(&shared, "delete", start, &r)
+            w.record(&progress, "delete", start, &r)
         };
         if failed {
             // Pacing, not synchronisation: a dead node refuses at once.
@@ -535,14 +550,14 @@ async fn load_task(store: Store, task: usize, shared: Arc<Shared>, users: Vec<St
 }
 
 /// The probe: get and patch of one session, as fast as served.
-async fn probe_task(store: Store, id: String, shared: Arc<Shared>) -> Verdict {
+async fn probe_task(store: Store, id: String, progress: Arc<Progress>) -> Verdict {
     let mut w = Verdict {
         probed: true,
         ..Verdict::default()
     };
     let (mut n, mut acked, mut acked_at) = (0u64, 0u64, Instant::now());
     let mut gone = false;
-    while !shared.stop.load(Ordering::SeqCst) {
+    while !progress.stop.load(Ordering::SeqCst) {
         let start = Instant::now();
         let r = store.get(&id).await;
         match &r {
@@ -557,7 +572,7 @@ async fn probe_task(store: Store, id: String, shared: Arc<Shared>) -> Verdict {
             }
             _ => {}
         }
-        let mut failed = w.record(&shared, "get", start, &r);
+        let mut failed = w.record(&progress, "get", start, &r);
         let start = Instant::now();
         n += 1;
         let r = store.patch(&id, patch(n)).await;
@@ -572,7 +587,7 @@ async fn probe_task(store: Store, id: String, shared: Arc<Shared>) -> Verdict {
             }
             Err(_) => {}
         }
-        failed |= w.record(&shared, "patch", start, &r);
+        failed |= w.record(&progress, "patch", start, &r);
         if failed {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
