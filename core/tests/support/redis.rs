@@ -320,24 +320,35 @@ impl RedisServer {
 
     /// Three masters, no replicas, all 16384 slots covered.
     pub fn cluster() -> RedisServer {
+        let server = Self::start_cluster(3, 0, 2000);
+        for &p in &server.ports {
+            wait_for("cluster_state:ok", || {
+                redis_cli(&["-p", &p.to_string(), "cluster", "info"]).contains("cluster_state:ok")
+            });
+        }
+        server
+    }
+
+    /// `masters` masters with `replicas` replicas each, made a cluster by `redis-cli --cluster
+    /// create` (not yet waited for).
+    fn start_cluster(masters: usize, replicas: usize, node_timeout_ms: u64) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut children = Vec::new();
-        let mut ports = Vec::new();
-        for _ in 0..3 {
+        let extra: Vec<String> = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            &node_timeout_ms.to_string(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let (mut children, mut ports) = (Vec::new(), Vec::new());
+        for _ in 0..masters * (1 + replicas) {
             let port = free_port();
             let node_dir = dir.path().join(port.to_string());
             std::fs::create_dir_all(&node_dir).unwrap();
-            let extra: Vec<String> = [
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "2000",
-            ]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
             children.push(Some(Self::spawn(&node_dir, port, &extra)));
             ports.push(port);
         }
@@ -345,15 +356,11 @@ impl RedisServer {
             wait_for("cluster node", || ping(p));
         }
         let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let replicas = replicas.to_string();
         let mut args = vec!["--cluster", "create"];
         args.extend(addrs.iter().map(String::as_str));
-        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        args.extend(["--cluster-replicas", &replicas, "--cluster-yes"]);
         redis_cli(&args);
-        for &p in &ports {
-            wait_for("cluster_state:ok", || {
-                redis_cli(&["-p", &p.to_string(), "cluster", "info"]).contains("cluster_state:ok")
-            });
-        }
         let urls = ports
             .iter()
             .map(|p| format!("redis://127.0.0.1:{p}"))
@@ -364,7 +371,7 @@ impl RedisServer {
             ca: None,
             ports,
             dir,
-            extra: Vec::new(),
+            extra,
         }
     }
 
@@ -548,47 +555,7 @@ impl RedisServer {
     /// `cluster-node-timeout` is [`HA_NODE_TIMEOUT_MS`]. No persistence: a killed node
     /// restarts empty and full-syncs from its shard's master.
     pub fn cluster_with_replicas() -> RedisServer {
-        let dir = tempfile::tempdir().unwrap();
-        let extra: Vec<String> = [
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            &HA_NODE_TIMEOUT_MS.to_string(),
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        let mut children = Vec::new();
-        let mut ports = Vec::new();
-        for _ in 0..6 {
-            let port = free_port();
-            let node_dir = dir.path().join(port.to_string());
-            std::fs::create_dir_all(&node_dir).unwrap();
-            children.push(Some(Self::spawn(&node_dir, port, &extra)));
-            ports.push(port);
-        }
-        for &p in &ports {
-            wait_for("cluster node", || ping(p));
-        }
-        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let mut args = vec!["--cluster", "create"];
-        args.extend(addrs.iter().map(String::as_str));
-        args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-        redis_cli(&args);
-        let urls = ports
-            .iter()
-            .map(|p| format!("redis://127.0.0.1:{p}"))
-            .collect();
-        let server = RedisServer {
-            children,
-            urls,
-            ca: None,
-            ports,
-            dir,
-            extra,
-        };
+        let server = Self::start_cluster(3, 1, HA_NODE_TIMEOUT_MS);
         server.wait_healthy();
         server
     }
