@@ -1,5 +1,6 @@
 # One task runner for developers, CI and the README.
 .PHONY: help deps node python test lint test-rust test-node test-python test-interop package-check reliability bench bench-smoke bench-deps demo fmt clean
+.PHONY: dist dist-check version-check
 
 help:
 	@echo "make test   - install what the tests need, lint (rustfmt, clippy -D warnings), every suite"
@@ -103,6 +104,41 @@ reliability: deps node python
 BACKEND ?= sqlite
 demo: node python
 	BACKEND=$(BACKEND) PYTHON=$(PY) node examples/demo/run.mjs
+
+# Release artifacts (packaging/): the npm packages in napi-rs's layout and the Python wheel and
+# sdist, release builds in a target dir of their own (DIST_TARGET), checked by packaging/check_dist.py.
+# Linked against glibc GLIBC (zig through cargo-zigbuild and maturin --zig, in a tools venv of
+# their own), so they load on any Linux x64 with that glibc or newer; maturin's own manylinux audit
+# (--auditwheel check) refuses a wheel that needs more, and auditwheel show says it again.
+# `make dist-check` installs them the way users do, with no Rust toolchain on PATH (tests/package/dist_check.py).
+DIST ?= dist
+DIST_TARGET ?= /tmp/dist-target
+GLIBC ?= 2.17
+DIST_TOOLS := $(DIST_TARGET)/tools
+# napi (cargo-zigbuild) and maturin --zig link with different wrappers, so each has its own
+# target dir or every run rebuilds both: the wheel in DIST_TARGET, the addon in DIST_TARGET/node.
+DIST_ENV := PATH=$(abspath $(DIST_TOOLS))/bin:$$PATH
+
+version-check:
+	python3 packaging/versions.py
+
+$(DIST_TOOLS)/bin/cargo-zigbuild:
+	python3 -m venv $(DIST_TOOLS)
+	$(DIST_TOOLS)/bin/pip install --quiet 'cargo-zigbuild==0.24.1' 'ziglang==0.17.1' 'auditwheel==6.8.2'
+
+dist: version-check $(PY) $(DIST_TOOLS)/bin/cargo-zigbuild
+	rm -rf $(DIST)
+	mkdir -p $(DIST)
+	$(DIST_ENV) CARGO_TARGET_DIR=$(DIST_TARGET)/node python3 packaging/npm_pack.py --dist $(DIST) --glibc $(GLIBC)
+	$(DIST_ENV) CARGO_TARGET_DIR=$(DIST_TARGET) $(VENV)/bin/maturin build --release --strip --target x86_64-unknown-linux-gnu \
+	  --zig --compatibility manylinux_$(subst .,_,$(GLIBC)) --auditwheel check --out $(DIST)
+	$(VENV)/bin/maturin sdist --out $(DIST)
+	$(DIST_ENV) python3 packaging/check_dist.py $(DIST) --glibc $(GLIBC)
+
+dist-check: $(PY)
+	rm -f $(DIST_TARGET)/dist-check-times.txt
+	DIST=$(abspath $(DIST)) DIST_TARGET=$(DIST_TARGET) $(PY) -m pytest -q -p no:cacheprovider tests/package/dist_check.py
+	@cat $(DIST_TARGET)/dist-check-times.txt
 
 fmt:
 	cargo fmt --all

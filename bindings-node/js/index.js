@@ -4,7 +4,7 @@
 // and the host-only glue the core cannot hold: a guard around the user's callbacks and the
 // adapter that turns a JS object into a custom backend. Every session rule is in the core.
 
-const native = require('./native.js')
+const native = require('./load-native.js').loadNative()
 const { SessionError, CODES } = require('./errors.js')
 const { decode, settled, useLayout } = require('./transfer.js')
 
