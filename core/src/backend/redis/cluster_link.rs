@@ -7,7 +7,7 @@
 //! connection made beside the calls, whose slot map comes from the nodes that do answer; at
 //! most one at a time, and not more often than every `REBUILD_EVERY`.
 
-use super::conn::CONNECT_TIMEOUT;
+use super::client::CONNECT_TIMEOUT;
 use redis::RedisError;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;

@@ -6,6 +6,7 @@
 //! was read; otherwise the step starts over. So the policy stays in the core while the
 //! commit stays atomic. Read-modify-writes likewise commit only over the wire they read.
 
+mod client;
 mod cluster;
 mod cluster_link;
 mod conn;
@@ -19,7 +20,8 @@ mod sentinel;
 mod single;
 mod slot;
 
-pub(crate) use conn::{Durability, Target, Tls};
+pub(crate) use client::Tls;
+pub(crate) use conn::{Durability, Target};
 
 use super::{Backend, Change, Modified, Page, Record, WriteCtx, is_live};
 use crate::controls::admission::{Admission, Decision, Member};

@@ -14,7 +14,7 @@
 //! the Redis servers; sentinels that want a password of their own get it as the query
 //! parameters `sentinel_username` and `sentinel_password`.
 
-use super::conn::{CONNECT_TIMEOUT, Tls, client_for};
+use super::client::{CONNECT_TIMEOUT, Tls, client_for};
 use crate::error::{Error, Result};
 use futures_util::StreamExt as _;
 use redis::aio::MultiplexedConnection;
@@ -255,7 +255,7 @@ impl Followed {
         followed
             .connection()
             .await
-            .map_err(|e| super::conn::map_err(&e))?;
+            .map_err(|e| super::client::map_err(&e))?;
         tokio::spawn(watch_switches(
             Arc::clone(&followed.url),
             followed.tls.clone(),
@@ -289,7 +289,7 @@ impl Followed {
             generation: Some(generation),
         };
         let result = call(connection).await;
-        if !matches!(&result, Err(e) if super::conn::is_unavailable(e)) {
+        if !matches!(&result, Err(e) if super::client::is_unavailable(e)) {
             unfinished.generation = None;
         }
         result
@@ -328,7 +328,7 @@ impl Followed {
         for (address, _) in &votes {
             match self.master_at(address).await {
                 Ok(connection) => return Ok((address.clone(), connection)),
-                Err(Refused::Redis(e)) if super::conn::is_auth_failure(&e) => return Err(e),
+                Err(Refused::Redis(e)) if super::client::is_auth_failure(&e) => return Err(e),
                 Err(e) => refused.push(format!("{address}: {e}")),
             }
         }
