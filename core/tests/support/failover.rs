@@ -207,6 +207,15 @@ impl Verdict {
         self.resurrected += o.resurrected;
     }
 
+    /// The checks of a store opened with `wait_replicas`: a write is acknowledged only once a
+    /// replica has it, so no acknowledged login or logout is lost in a failover of any kind,
+    /// and no lost index write lets a user past the limit.
+    pub fn assert_durable(&self) {
+        assert_eq!(self.lost_creates, 0, "acknowledged logins lost");
+        assert_eq!(self.resurrected, 0, "acknowledged logouts undone");
+        assert_eq!(self.over_admitted, 0, "over-admitted");
+    }
+
     /// Acknowledged writes lost, of any kind.
     pub fn lost_writes(&self) -> u64 {
         self.lost_creates + self.lost_patches + self.resurrected

@@ -23,13 +23,13 @@ impl RedisBackend {
         wire: &str,
         pxat: &str,
     ) -> Result<String> {
-        self.conn
-            .script(
-                &scripts::CAS,
-                &[&self.keys.session(id)],
-                &[expected, wire, pxat],
-            )
-            .await
+        self.script_holding(
+            true,
+            &scripts::CAS,
+            &[&self.keys.session(id)],
+            &[expected, wire, pxat],
+        )
+        .await
     }
 
     /// The index step: add `add` (id, member), mark `evict`, drop `drop`, if the token holds.
@@ -49,7 +49,9 @@ impl RedisBackend {
         args.extend(evict.iter().map(String::as_str));
         args.push("--");
         args.extend(drop.iter().map(String::as_str));
-        let status: String = self.conn.script(&scripts::ADMIT, &[idx], &args).await?;
+        let status: String = self
+            .script_holding(true, &scripts::ADMIT, &[idx], &args)
+            .await?;
         Ok(status == "ok")
     }
 
@@ -66,8 +68,7 @@ impl RedisBackend {
         for id in ids {
             self.set_tombstone(id, ctx.tombstone_until_ms).await?;
             let wire: Option<String> = self
-                .conn
-                .read(redis::cmd("GETDEL").arg(self.keys.session(id)))
+                .command_holding(redis::cmd("GETDEL").arg(self.keys.session(id)))
                 .await?;
             wires.extend(wire);
         }
@@ -160,8 +161,7 @@ impl RedisBackend {
             Some(idx) => {
                 let now = ctx.now_ms.to_string();
                 let _: String = self
-                    .conn
-                    .script(&scripts::REFRESH, &[idx], &[id, &member, &now])
+                    .script_holding(true, &scripts::REFRESH, &[idx], &[id, &member, &now])
                     .await?;
                 self.finish_evictions(idx, go.as_deref(), &evicted_ids, ctx)
                     .await?
@@ -349,8 +349,8 @@ impl RedisBackend {
         // forbids creating that id, which its record forbids anyway.
         self.set_tombstone(old_id, ctx.tombstone_until_ms).await?;
         let status: String = self
-            .conn
-            .script(
+            .script_holding(
+                true,
                 &scripts::ROTATE,
                 &[&self.keys.session(old_id), &self.keys.session(new_id)],
                 &[old_wire, &record.wire, &pxat(record)],

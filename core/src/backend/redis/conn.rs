@@ -8,7 +8,7 @@ use super::sentinel::{Followed, SentinelUrl};
 use crate::error::{Error, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 use std::fmt;
 use std::sync::Arc;
@@ -216,10 +216,7 @@ impl Conn {
     }
 
     /// [`Conn::script`] for a write that must reach `d.replicas` replicas before it counts:
-    /// the script and a `WAIT` go in one pipeline on one connection, so the `WAIT` counts the
-    /// replicas of that very write (sent apart, it could go out on a connection made since,
-    /// which has written nothing and which every replica has caught up with). Outside a
-    /// cluster only; a cluster write waits per node with [`Conn::wait_replicas`].
+    /// [`Conn::durable`] with the script's `EVALSHA`.
     pub(crate) async fn script_durable<T: FromRedisValue>(
         &self,
         script: &Script,
@@ -227,49 +224,57 @@ impl Conn {
         args: &[&str],
         d: Durability,
     ) -> Result<T> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("EVALSHA")
-            .arg(script.get_hash())
+        let mut call = redis::cmd("EVALSHA");
+        call.arg(script.get_hash())
             .arg(keys.len())
             .arg(keys)
-            .arg(args)
+            .arg(args);
+        self.durable(&call, Some(script), d).await
+    }
+
+    /// `write`, acknowledged only once `d.replicas` replicas hold it: the write and a `WAIT`
+    /// go in one pipeline on one connection (on a cluster, to the master of the write's
+    /// slot), so the `WAIT` counts the replicas of that very write. Sent apart, the `WAIT`
+    /// could go out on a connection made since, to a replica promoted without the write,
+    /// which has written nothing on it and which every replica has caught up with.
+    /// `script`: the script an `EVALSHA` runs, loaded and sent again on `NOSCRIPT`.
+    pub(crate) async fn durable<T: FromRedisValue>(
+        &self,
+        write: &Cmd,
+        script: Option<&Script>,
+        d: Durability,
+    ) -> Result<T> {
+        let mut pipe = redis::pipe();
+        pipe.add_command(write.clone())
             .cmd("WAIT")
             .arg(d.replicas)
             .arg(d.timeout_ms);
         let pipe = &pipe;
         for attempt in 0..2 {
+            let load = script.filter(|_| attempt == 0);
             let call = async {
                 match self.clone() {
-                    Conn::Single(mut c) => {
-                        let r = pipe.query_async::<(T, usize)>(&mut c).await;
-                        if attempt == 0 && is_no_script(&r) {
-                            script.load_async(&mut c).await?;
-                        }
-                        r
-                    }
+                    Conn::Single(mut c) => pipe_once(pipe, load, &mut c).await,
+                    Conn::Cluster(link) => pipe_once(pipe, load, &mut link.connection()).await,
                     Conn::Sentinel(f) => {
-                        f.run(|mut c| async move {
-                            let r = pipe.query_async::<(T, usize)>(&mut c).await;
-                            if attempt == 0 && is_no_script(&r) {
-                                script.load_async(&mut c).await?;
-                            }
-                            r
-                        })
-                        .await
+                        f.run(|mut c| async move { pipe_once(pipe, load, &mut c).await })
+                            .await
                     }
-                    Conn::Cluster(_) => Err(RedisError::from((
-                        redis::ErrorKind::Client,
-                        "a cluster write waits per node",
-                    ))),
                 }
             };
-            let reply = tokio::time::timeout(OP_TIMEOUT, call)
-                .await
-                .map_err(|_| Error::unavailable("redis: script timed out"))?;
+            let Ok(reply) = tokio::time::timeout(OP_TIMEOUT, call).await else {
+                self.stalled();
+                return Err(Error::unavailable("redis: write timed out"));
+            };
             match reply {
-                // Not run (the server had not seen the script): load it, send both again.
-                Err(e) if attempt == 0 && e.code() == Some("NOSCRIPT") => {}
-                Err(e) => return Err(map_err(&e)),
+                // Not run (the server had not seen the script): loaded, send both again.
+                Err(e) if load.is_some() && e.code() == Some("NOSCRIPT") => {}
+                Err(e) => {
+                    if e.is_timeout() {
+                        self.stalled();
+                    }
+                    return Err(map_err(&e));
+                }
                 Ok((value, acked)) => {
                     check_acked(acked, d)?;
                     return Ok(value);
@@ -277,23 +282,6 @@ impl Conn {
             }
         }
         Err(Error::backend("redis: the script was not loaded"))
-    }
-
-    /// `WAIT` on the node holding `key` (the only node, outside a cluster): whether
-    /// `d.replicas` replicas have every write this connection sent it. Never retried: on a
-    /// new connection `WAIT` would count the replicas of nothing.
-    pub(crate) async fn wait_replicas(&self, key: &str, d: Durability) -> Result<()> {
-        let mut cmd = redis::cmd("WAIT");
-        cmd.arg(d.replicas).arg(d.timeout_ms);
-        let acked: usize = match self {
-            Conn::Cluster(c) => {
-                let master =
-                    SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
-                routed(c, cmd, master, "WAIT").await?
-            }
-            _ => self.once(&cmd).await.map_err(|e| map_err(&e))?,
-        };
-        check_acked(acked, d)
     }
 
     /// The nodes to SCAN: the one server, or every cluster master (`None` = the single node).
@@ -375,8 +363,20 @@ async fn routed<T: FromRedisValue>(
         .map_err(|e| Error::backend(format!("redis: unexpected {what} reply: {e}")))
 }
 
-fn is_no_script<T>(r: &Result<T, RedisError>) -> bool {
-    matches!(r, Err(e) if e.code() == Some("NOSCRIPT"))
+/// One pipeline of a write and its `WAIT`; on `NOSCRIPT`, loads `script` on the same
+/// connection (every master of a cluster) for the next attempt.
+async fn pipe_once<T: FromRedisValue, C: redis::aio::ConnectionLike>(
+    pipe: &redis::Pipeline,
+    script: Option<&Script>,
+    c: &mut C,
+) -> Result<(T, usize), RedisError> {
+    let r = pipe.query_async::<(T, usize)>(c).await;
+    if let (Some(script), Err(e)) = (script, &r)
+        && e.code() == Some("NOSCRIPT")
+    {
+        script.load_async(c).await?;
+    }
+    r
 }
 
 /// `BACKEND_UNAVAILABLE` unless `acked` replicas (a `WAIT`'s reply) are enough for `d`.

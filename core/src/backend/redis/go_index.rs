@@ -65,8 +65,7 @@ impl RedisBackend {
         }
         let args: Vec<&str> = ids.iter().map(String::as_str).collect();
         let _: String = self
-            .conn
-            .script(&scripts::GO_DROP, &[go_key], &args)
+            .script_holding(true, &scripts::GO_DROP, &[go_key], &args)
             .await?;
         Ok(())
     }
@@ -74,8 +73,7 @@ impl RedisBackend {
     /// Cluster: adds an id to a Go index (before its record is written).
     pub(super) async fn go_add(&self, go_key: &str, id: &str, pxat: &str) -> Result<()> {
         let _: String = self
-            .conn
-            .script(&scripts::GO_ADD, &[go_key], &[id, pxat])
+            .script_holding(true, &scripts::GO_ADD, &[go_key], &[id, pxat])
             .await?;
         Ok(())
     }

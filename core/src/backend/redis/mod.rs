@@ -141,9 +141,9 @@ struct IndexState {
 }
 
 impl RedisBackend {
-    /// Writes a tombstone: its value and its key's expiry are both the end of the tombstone.
     /// A script whose write creates, moves or ends a session (`durable`): with
-    /// `wait_replicas`, outside a cluster, sent together with its `WAIT`.
+    /// `wait_replicas`, sent together with its `WAIT` ([`conn::Conn::durable`]). On a cluster
+    /// every step of such an operation is one: each slot it writes holds its part.
     async fn script_holding<T: redis::FromRedisValue>(
         &self,
         durable: bool,
@@ -152,51 +152,20 @@ impl RedisBackend {
         args: &[&str],
     ) -> Result<T> {
         match self.durability {
-            Some(d) if durable && !self.conn.is_cluster() => {
-                self.conn.script_durable(script, keys, args, d).await
-            }
+            Some(d) if durable => self.conn.script_durable(script, keys, args, d).await,
             _ => self.conn.script(script, keys, args).await,
         }
     }
 
-    /// With `wait_replicas`, on a cluster: waits until replicas hold what a write that
-    /// created, moved or ended a session did: the records and tombstones of `ids`, and the
-    /// index entries of `sessions`, on every node holding one of them. (Outside a cluster the
-    /// write's own script carried its `WAIT`: [`RedisBackend::script_holding`].)
-    async fn replicated(&self, ids: &[&str], sessions: &[&Session]) -> Result<()> {
-        let Some(d) = self.durability else {
-            return Ok(());
-        };
-        if !self.conn.is_cluster() {
-            return Ok(());
+    /// [`RedisBackend::script_holding`] for one command, always durable.
+    async fn command_holding<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        match self.durability {
+            Some(d) => self.conn.durable(cmd, None, d).await,
+            None => self.conn.read(cmd).await,
         }
-        let mut keys: Vec<String> = ids
-            .iter()
-            .flat_map(|id| [self.keys.session(id), self.keys.tombstone(id)])
-            .collect();
-        for s in sessions {
-            keys.extend(index_of(&self.keys, s));
-            if self.compat
-                && let Some(user) = &s.user_id
-            {
-                keys.push(self.keys.go_user(user));
-            }
-        }
-        keys.sort_by_key(|k| slot::of(k.as_bytes()));
-        keys.dedup_by_key(|k| slot::of(k.as_bytes()));
-        for key in &keys {
-            self.conn.wait_replicas(key, d).await?;
-        }
-        Ok(())
     }
 
-    /// [`RedisBackend::replicated`] for an insert and the sessions it evicted.
-    async fn replicated_insert(&self, record: &Record, evicted: &[Session]) -> Result<()> {
-        let mut ids = vec![record.session.id.as_str()];
-        ids.extend(evicted.iter().map(|s| s.id.as_str()));
-        self.replicated(&ids, &[&record.session]).await
-    }
-
+    /// Writes a tombstone: its value and its key's expiry are both the end of the tombstone.
     async fn set_tombstone(&self, id: &str, until_ms: i64) -> Result<()> {
         let until = until_ms.to_string();
         let cmd = redis::cmd("SET")
@@ -205,7 +174,7 @@ impl RedisBackend {
             .arg("PXAT")
             .arg(&until)
             .clone();
-        self.conn.read::<()>(&cmd).await
+        self.command_holding(&cmd).await
     }
 
     /// Whether `id` has a tombstone still in force at `now_ms` (the core's clock decides, not
@@ -503,9 +472,7 @@ impl Backend for RedisBackend {
         ctx: WriteCtx,
     ) -> Result<Vec<Session>> {
         if self.conn.is_cluster() {
-            let evicted = self.insert_cluster(record, admission, ctx).await?;
-            self.replicated_insert(record, &evicted).await?;
-            return Ok(evicted);
+            return self.insert_cluster(record, admission, ctx).await;
         }
         let idx = index_of(&self.keys, &record.session);
         for _ in 0..MAX_ATTEMPTS {
@@ -526,9 +493,7 @@ impl Backend for RedisBackend {
             match status.as_str() {
                 "ok" => {
                     self.recent.put(&record.session.id, &record.wire);
-                    let evicted = parse_evicted(&wires);
-                    self.replicated_insert(record, &evicted).await?;
-                    return Ok(evicted);
+                    return Ok(parse_evicted(&wires));
                 }
                 "conflict" => return Err(conflict(&record.session.id)),
                 _ => {}
@@ -576,12 +541,6 @@ impl Backend for RedisBackend {
                     .await?
             };
             match attempt {
-                Attempt::Done(Modified::Written { record, evicted }) if record.session.id != id => {
-                    // A rotation: a new id for the session, the old one tombstoned.
-                    let new_id = record.session.id.as_str();
-                    self.replicated(&[id, new_id], &[&record.session]).await?;
-                    return Ok(Modified::Written { record, evicted });
-                }
                 Attempt::Done(done) => return Ok(done),
                 Attempt::Next(from) => next = from,
             }
@@ -594,8 +553,6 @@ impl Backend for RedisBackend {
         for id in ids {
             let mut next = self.starting_wire(id).await?;
             let mut done = false;
-            // Removed here: `Some(its session, if its record could be read)`.
-            let mut ended = None;
             for _ in 0..MAX_ATTEMPTS {
                 let Some((wire, _)) = next.take() else {
                     done = true;
@@ -610,7 +567,6 @@ impl Backend for RedisBackend {
                     Some(true) => {
                         removed += 1;
                         done = true;
-                        ended = session.map(Some);
                         break;
                     }
                     Some(false) => {
@@ -624,9 +580,6 @@ impl Backend for RedisBackend {
             self.recent.forget(id);
             if !done {
                 return Err(too_busy());
-            }
-            if let Some(session) = ended {
-                self.replicated(&[id], &Vec::from_iter(&session)).await?;
             }
         }
         Ok(removed)
