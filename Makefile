@@ -1,5 +1,6 @@
 # One task runner for developers, CI and the README.
 .PHONY: help deps node python test lint test-rust test-node test-python test-interop package-check reliability bench bench-smoke bench-deps demo fmt clean
+.PHONY: chromium test-browser
 .PHONY: dist dist-check version-check
 
 help:
@@ -7,6 +8,7 @@ help:
 	@echo "make node   - build the npm package (addon included) in place"
 	@echo "make python - build the Python package into .venv"
 	@echo "make demo   - an Express app and a FastAPI app sharing sessions (BACKEND=sqlite|redis)"
+	@echo "make test-browser - the demo's active-devices page in headless Chromium (make chromium installs it)"
 	@echo "make bench  - omnisession against its peers, ratios and plots in bench/results"
 	@echo "make reliability - the full races, faults, fuzzing, leak and exit runs (long)"
 	@echo "make fmt    - format the Rust sources"
@@ -21,10 +23,18 @@ deps:
 	    redis-server redis-tools openssl >/dev/null; \
 	fi
 
+# The demo's "active devices" page is driven in headless Chromium (examples/demo/chromium.mjs,
+# tests/browser/), Debian's package. Installed when missing.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 VENV := .venv
 PY := $(VENV)/bin/python
 
-test: deps lint test-rust test-node test-python test-interop package-check bench-smoke
+test: deps lint test-rust test-node test-browser test-python test-interop package-check bench-smoke
 
 # The npm package: `npm install` runs its `prepare` script, which builds the addon (napi build).
 node: deps
@@ -55,12 +65,19 @@ test-node: node tests/next-app/node_modules/.package-lock.json
 tests/next-app/node_modules/.package-lock.json: tests/next-app/package-lock.json
 	cd tests/next-app && npm ci --no-audit --no-fund --ignore-scripts
 
-test-python: python
+# tests/python/test_examples.py runs the demo, which drives the devices page in Chromium.
+test-python: python chromium
 	$(PY) -m pytest -q
 
-# What a user does from a clone: `pip install .` into a fresh venv (a release build).
-package-check: python
-	$(PY) -m pytest -q tests/package
+# The demo's devices page in headless Chromium, against its Express and FastAPI apps (about 30 s).
+test-browser: node python chromium
+	PYTHON=$(PY) node --test tests/browser/
+
+# The packages users install: built as `make dist` builds them, then installed the way users
+# install them, with no Rust toolchain, and run (`make dist-check`; its sdist test is the build
+# from source that pip does where no wheel fits).
+package-check: dist
+	$(MAKE) dist-check
 
 # Node, Python and (where go exists: optional) Go processes sharing one SQLite file and one Redis.
 test-interop: node python
@@ -102,7 +119,7 @@ reliability: deps node python
 
 # An Express app and a FastAPI app sharing one session store (BACKEND=sqlite or redis).
 BACKEND ?= sqlite
-demo: node python
+demo: node python chromium
 	BACKEND=$(BACKEND) PYTHON=$(PY) node examples/demo/run.mjs
 
 # Release artifacts (packaging/): the npm packages in napi-rs's layout and the Python wheel and

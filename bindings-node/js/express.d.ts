@@ -8,7 +8,12 @@ export declare class OmnisessionStore {
    * patch, any other an upsert; the cookie's expiry is the server's. Login is
    * `req.session.regenerate` then the user (`userIdFrom`, default passport's).
    */
-  constructor(options: { store: Store; userIdFrom?: (sess: Record<string, any>) => unknown })
+  constructor(options: {
+    store: Store
+    userIdFrom?: (sess: Record<string, any>) => unknown
+    /** Record `req.ip` (Express's `trust proxy` rules) on the sessions it creates; default false (personal data). The User-Agent is always recorded. */
+    recordIpAddress?: boolean
+  })
   get(sid: string, callback: (err: any, session?: Record<string, any> | null) => void): void
   set(sid: string, session: Record<string, any>, callback?: (err?: any) => void): void
   touch(sid: string, session: Record<string, any>, callback?: (err?: any) => void): void

@@ -7,6 +7,9 @@
 // Login is express-session's `regenerate` (the old id deleted for good) and then the user
 // (`passport.user`), which the save attaches: express-session has no public way to put a
 // session made by a one-call login on the request (`req.sessionID` is read-only).
+// Device details: a session this adapter creates (the save after `regenerate`, i.e. every
+// login, or a first save) records the request's User-Agent, and its address (`req.ip`, which
+// follows Express's `trust proxy`) only with `recordIpAddress: true`: an address is personal data.
 
 const session = require('express-session')
 const { SessionError, generateSessionId } = require('./index.js')
@@ -80,22 +83,38 @@ function settle(promise, cb) {
 class OmnisessionStore extends session.Store {
   #store
   #userIdFrom
+  #recordIpAddress
 
   /**
-   * @param {{store: import('./index').Store, userIdFrom?: (sess: object) => unknown}} options
+   * @param {{store: import('./index').Store, userIdFrom?: (sess: object) => unknown, recordIpAddress?: boolean}} options
    * The store should be opened with `allowAnonymous: true` unless every session has a user.
    */
   constructor(options) {
     super()
-    const { store, userIdFrom = defaultUserIdFrom } = options || {}
+    const { store, userIdFrom = defaultUserIdFrom, recordIpAddress = false } = options || {}
     if (!store || typeof store.upsert !== 'function') {
       throw new SessionError('CONFIG_INVALID', 'CONFIG_INVALID: OmnisessionStore needs {store} (from Store.open)', { option: 'store' })
     }
     if (typeof userIdFrom !== 'function') {
       throw new SessionError('CONFIG_INVALID', 'CONFIG_INVALID: userIdFrom must be a function', { option: 'userIdFrom' })
     }
+    if (typeof recordIpAddress !== 'boolean') {
+      throw new SessionError('CONFIG_INVALID', 'CONFIG_INVALID: recordIpAddress must be a boolean', { option: 'recordIpAddress' })
+    }
     this.#store = store
     this.#userIdFrom = userIdFrom
+    this.#recordIpAddress = recordIpAddress
+  }
+
+  // express-session's Session keeps its request as a non-enumerable `req` (not stored, not in
+  // dataOf's copy): the device of the request that creates the session.
+  #deviceOf(sess) {
+    const req = sess && sess.req
+    if (!req || !req.headers) return {}
+    const agent = req.headers['user-agent']
+    const device = typeof agent === 'string' && agent !== '' ? { userAgent: agent.slice(0, 512) } : {}
+    if (this.#recordIpAddress && typeof req.ip === 'string' && req.ip !== '') device.ipAddress = req.ip
+    return device
   }
 
   // A plain get: express-session itself slides the expiry (it calls `touch` with the cookie's
@@ -172,7 +191,7 @@ class OmnisessionStore extends session.Store {
     const loaded = LOADED.get(sess)
     try {
       if (loaded && loaded.id === sid) await this.#store.patch(sid, { ...diff(loaded.data, data), ...write })
-      else await this.#store.upsert({ id: sid, data, ...write })
+      else await this.#store.upsert({ id: sid, data, ...write, ...this.#deviceOf(sess) })
     } catch (err) {
       return unlessGone(err)
     }

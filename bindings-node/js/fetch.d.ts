@@ -21,6 +21,12 @@ export interface FetchSessionsOptions {
   maxAgeMs?: number
   /** Every request renews the lifetime (a sliding read, one write per half window) and re-sends the cookie; needs maxAgeMs. */
   rolling?: boolean
+  /**
+   * The client's address, recorded on a new or signed-in session (personal data: off by
+   * default). The Fetch API carries none: return what your runtime or trusted proxy gives.
+   * The User-Agent is always recorded.
+   */
+  recordIpAddress?: false | ((request: Request | Headers) => string | null | undefined)
 }
 
 /** One request's session. */
@@ -44,7 +50,7 @@ export declare class FetchSessions {
   /** A bad cookie (tampered, oversized, unknown or ended id) is no session, never an error. */
   load(request: Request | Headers): Promise<FetchSession>
   /** One core login: a new id, the user, this request's changes; data is carried only from an anonymous or the same user's session. */
-  login(session: FetchSession, userId: string | number): Promise<FetchSession>
+  login(session: FetchSession, userId: string | number, request?: Request | Headers): Promise<FetchSession>
   /** Deletes the session now; commit clears the cookie. */
   logout(session: FetchSession): Promise<FetchSession>
   /** Saves the changes and sets the cookie; resolves to the Response to return. */

@@ -5,6 +5,9 @@
 // `load` a get (a sliding one when rolling), `commit` a per-key patch (a create for a new
 // session), `login` the core's login, `logout` a delete. The cookie is cookie.js's (`__Host-`,
 // Secure, HttpOnly, SameSite=Lax by default); `maxAgeMs` is the server's lifetime of a session.
+// Device details: the User-Agent of the request `load` (or `login`) was given goes with the
+// create and the login; an address only through `recordIpAddress(request)`, because the Fetch
+// API carries none (the runtime or the proxy in front knows it) and it is personal data.
 
 const { SessionError } = require('./errors.js')
 const { SessionCookie } = require('./cookie.js')
@@ -14,7 +17,7 @@ const { generateSessionId } = require('./index.js')
 // Sealed cookie sessions: the same load/login/logout/commit, the session in the cookie.
 const { CookieSessions, CookieSession } = require('./sealed.js')
 
-const OPTIONS = new Set(['store', 'secret', 'cookie', 'maxAgeMs', 'rolling'])
+const OPTIONS = new Set(['store', 'secret', 'cookie', 'maxAgeMs', 'rolling', 'recordIpAddress'])
 
 /**
  * What only this module sees of a session: `snapshot` (the data as stored), `expiresAt` (as
@@ -48,12 +51,12 @@ function adopt(session, record) {
 /** One request's session: mutate `data`, then `commit` it. */
 class FetchSession {
   /** @internal */
-  constructor(record, hasCookie, lifetimeMs) {
+  constructor(record, hasCookie, lifetimeMs, device = {}) {
     this.id = null
     this.userId = null
     this.data = {}
     this.destroyed = false
-    STATE.set(this, { snapshot: {}, expiresAt: null, lifetimeMs, newLifetime: false, sendCookie: false, hasCookie })
+    STATE.set(this, { snapshot: {}, expiresAt: null, lifetimeMs, newLifetime: false, sendCookie: false, hasCookie, device })
     if (record !== null) adopt(this, record)
   }
 
@@ -77,6 +80,7 @@ class FetchSessions {
   #cookieName
   #maxAgeMs
   #rolling
+  #recordIpAddress
 
   /**
    * @param {object} options
@@ -88,13 +92,15 @@ class FetchSessions {
    * @param {number} [options.maxAgeMs] the lifetime of a session (server-side) and the cookie's
    *   Max-Age; default: the store's defaultTtlMs and a browser-session cookie
    * @param {boolean} [options.rolling] every request renews the lifetime and re-sends the cookie
+   * @param {false | ((request: Request | Headers) => string | null | undefined)} [options.recordIpAddress]
+   *   the client's address for a new or signed-in session (default: none is recorded)
    */
   constructor(options) {
     const opts = options ?? {}
     for (const key of Object.keys(opts)) {
       if (!OPTIONS.has(key)) throw configError(key, `unknown FetchSessions option ${JSON.stringify(key)}`)
     }
-    const { store, secret, cookie = {}, maxAgeMs, rolling = false } = opts
+    const { store, secret, cookie = {}, maxAgeMs, rolling = false, recordIpAddress = false } = opts
     if (!store || typeof store.login !== 'function') throw configError('store', 'FetchSessions needs {store} (from Store.open)')
     if (typeof cookie !== 'object' || cookie === null) throw configError('cookie', 'cookie must be an object of cookie options')
     for (const key of ['secret', 'maxAgeMs']) {
@@ -105,12 +111,30 @@ class FetchSessions {
     }
     if (typeof rolling !== 'boolean') throw configError('rolling', 'rolling must be a boolean')
     if (rolling && maxAgeMs === undefined) throw configError('rolling', 'rolling needs maxAgeMs: the window each request renews')
+    if (recordIpAddress !== false && typeof recordIpAddress !== 'function') {
+      // Not `true`: a Request has no client address, so the app says where its runtime or proxy puts it.
+      throw configError('recordIpAddress', 'recordIpAddress must be a function (request) => the client address, e.g. (r) => r.headers.get("x-real-ip") behind a proxy that sets it')
+    }
     this.#store = store
     this.#cookie = new SessionCookie({ ...cookie, secret })
     // The name as the cookie module writes it (and defaults it), to tell "no cookie" from a bad one.
     this.#cookieName = this.#cookie.clear().split('=', 1)[0]
     this.#maxAgeMs = maxAgeMs
     this.#rolling = rolling
+    this.#recordIpAddress = recordIpAddress
+  }
+
+  /** The device of a Request or Headers (a cookie store has none): its User-Agent, the opted-in address. */
+  #deviceOf(source) {
+    const isHeaders = (x) => x != null && typeof x.get === 'function' && typeof x.append === 'function'
+    const headers = isHeaders(source) ? source : source != null && typeof source.url === 'string' && isHeaders(source.headers) ? source.headers : null
+    if (headers === null) return {}
+    const device = {}
+    const agent = headers.get('user-agent')
+    if (agent) device.userAgent = agent.slice(0, 512)
+    const address = this.#recordIpAddress ? this.#recordIpAddress(source) : null
+    if (typeof address === 'string' && address !== '') device.ipAddress = address
+    return device
   }
 
   /**
@@ -125,19 +149,21 @@ class FetchSessions {
     // window, not one per request as a touch on every commit would be).
     const record = id === null ? null : await (this.#rolling ? this.#store.getSliding(id, this.#maxAgeMs) : this.#store.get(id))
     const hasCookie = header !== null && header.includes(`${this.#cookieName}=`)
-    return new FetchSession(record, hasCookie, this.#maxAgeMs)
+    return new FetchSession(record, hasCookie, this.#maxAgeMs, this.#deviceOf(request))
   }
 
   /**
    * Signs a user in, in one core call: a new id (session fixation defence), the old one ended;
    * this request's changes are kept, and the data carried over only from an anonymous session
-   * or one of this same user.
+   * or one of this same user. `request` (a Request or Headers) gives the device when `load` had
+   * only a cookie store (Next's `cookies()`).
    */
-  async login(session, userId) {
+  async login(session, userId, request) {
     const state = stateOf(session)
     const { set, unset } = diff(state.snapshot, session.data)
     const from = session.destroyed ? null : session.id
-    adopt(session, await this.#store.login({ from, userId, set, unset, ...lifetime(state.lifetimeMs) }))
+    const device = request === undefined ? state.device : this.#deviceOf(request)
+    adopt(session, await this.#store.login({ from, userId, set, unset, ...device, ...lifetime(state.lifetimeMs) }))
     session.destroyed = false
     Object.assign(state, { newLifetime: false, sendCookie: true })
     return session
@@ -191,7 +217,7 @@ class FetchSessions {
       return {
         id,
         run: async () => {
-          adopt(session, await this.#store.create({ id, data: session.data, ...lifetime(state.lifetimeMs) }))
+          adopt(session, await this.#store.create({ id, data: session.data, ...state.device, ...lifetime(state.lifetimeMs) }))
           Object.assign(state, { sendCookie: true, newLifetime: false })
         },
       }

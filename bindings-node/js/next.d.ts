@@ -19,10 +19,12 @@ export interface NextSessionsOptions {
   rolling?: boolean
   /** Default: NODE_ENV === 'development'. The cookie is `omnisession` without Secure (http on localhost and the LAN); never allowed when NODE_ENV is 'production'. */
   development?: boolean
+  /** FetchSessions' `recordIpAddress`: the client's address for a login (off by default: personal data). */
+  recordIpAddress?: FetchSessionsOptions['recordIpAddress']
 }
 
 /** Sessions sealed in the cookie (CookieSessions): no store; cookie, maxAgeMs, rolling and development as for server-side sessions. */
-export interface NextSealedSessionsOptions extends Omit<NextSessionsOptions, 'store' | 'secret'> {
+export interface NextSealedSessionsOptions extends Omit<NextSessionsOptions, 'store' | 'secret' | 'recordIpAddress'> {
   sealed: Pick<CookieSessionsOptions, 'keys' | 'maxCookieBytes' | 'onViolation' | 'logger'>
 }
 
@@ -33,7 +35,8 @@ export declare class NextSessions<S extends FetchSession | CookieSession = Fetch
   /** Stores the changes and sets the cookie; throws, storing nothing, where cookies are read-only (Server Components). */
   save(session: S): Promise<S>
   /** A new id with the user attached, the old session ended, and the cookie set (sealed: a fresh seal). */
-  login(session: S, userId: string | number): Promise<S>
+  /** `requestHeaders` (`await headers()`) records the device: User-Agent, and the address with `recordIpAddress`. */
+  login(session: S, userId: string | number, requestHeaders?: Headers): Promise<S>
   /** Deletes the session and clears the cookie. */
   logout(session: S): Promise<S>
   /** The process's store, opened if it is not yet (sealed sessions: rejects with CONFIG_INVALID). */

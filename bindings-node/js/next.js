@@ -17,7 +17,7 @@ const { HOLD } = require('./carriers.js')
 const { SessionError } = require('./errors.js')
 const { developmentMode, cookieDefaults } = require('./development.js')
 
-const OPTIONS = new Set(['store', 'sealed', 'secret', 'cookie', 'maxAgeMs', 'rolling', 'development'])
+const OPTIONS = new Set(['store', 'sealed', 'secret', 'cookie', 'maxAgeMs', 'rolling', 'development', 'recordIpAddress'])
 const SHARED = Symbol.for('omnisession.next')
 /** The cookie store each session was read from: where save, login and logout write. */
 const JARS = new WeakMap()
@@ -133,10 +133,11 @@ class NextSessions {
   }
 
   /** Signs a user in (a new id, the old one ended) and sets the cookie; Server Actions and Route Handlers. */
-  async login(session, userId) {
+  // `requestHeaders` (`await headers()`) gives the device: the cookie store has no User-Agent.
+  async login(session, userId, requestHeaders) {
     const jar = jarOf(session)
     this.#engine[HOLD](session, jar) // a read-only cookie store fails here, before the login is stored
-    await this.#engine.login(session, userId)
+    await this.#engine.login(session, userId, requestHeaders)
     return this.save(session)
   }
 

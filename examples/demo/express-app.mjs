@@ -1,10 +1,12 @@
-// The Express half of the demo: express-session over omnisession/express, passport-style login.
+// The Express half of the demo: express-session over omnisession/express, passport-style login,
+// and the "active devices" page (GET /devices, devices-page.mjs).
 // Started by run.mjs with PORT and the store location (BACKEND + SQLITE_PATH or REDIS_URL).
 import { readFileSync } from 'node:fs'
 import express from 'express'
 import session from 'express-session'
 import { Store } from 'omnisession'
 import { OmnisessionStore, genid } from 'omnisession/express'
+import { devicesPage, sessionOfHandle, signInPage, validUser } from './devices-page.mjs'
 
 const settings = JSON.parse(readFileSync(new URL('./settings.json', import.meta.url), 'utf8'))
 const backend = process.env.BACKEND || 'sqlite'
@@ -23,7 +25,8 @@ const store = await Store.open({
 const app = express()
 app.use(
   session({
-    store: new OmnisessionStore({ store }),
+    // Each session records its User-Agent; the address only because this demo opts in (personal data).
+    store: new OmnisessionStore({ store, recordIpAddress: settings.recordIpAddress }),
     genid, // omnisession ids, the same format the FastAPI app issues
     name: settings.cookieName,
     secret: settings.cookieSecret, // express-session always signs: s:<id>.<HMAC>, see express_cookie.py
@@ -82,10 +85,55 @@ app.post('/sessions/revoke', requireUser, async (req, res) => {
 
 app.get('/violations', (req, res) => res.json(violations))
 
+// The "active devices" page (devices-page.mjs): forms POST, then a 303 back to GET /devices. The
+// cookie is SameSite=Lax, so another site's form cannot post here with it (no CSRF token needed
+// for the demo); a revoked device finds no session on its next request and gets the sign-in form.
+app.use('/devices', express.urlencoded({ extended: false, limit: '2kb' }))
+const backToDevices = (res) => res.redirect(303, '/devices')
+
+app.get('/devices', async (req, res) => {
+  const user = userOf(req)
+  if (user === null) return res.type('html').send(signInPage('express'))
+  const sessions = await store.listByUserId(user)
+  res.type('html').send(devicesPage('express', settings.cookieSecret, user, sessions, req.sessionID))
+})
+
+app.post('/devices/login', (req, res, next) => {
+  const user = req.body?.user
+  if (!validUser(user)) return res.status(400).type('html').send(signInPage('express', 'A user name is 1 to 64 letters, digits, ".", "_" or "-".'))
+  req.session.regenerate((err) => {
+    if (err) return next(err)
+    req.session.passport = { user }
+    req.session.loggedInVia = 'express'
+    req.session.save((saveErr) => (saveErr ? next(saveErr) : backToDevices(res)))
+  })
+})
+
+// One device, named by its handle: only among this user's other sessions.
+app.post('/devices/revoke', async (req, res) => {
+  const user = userOf(req)
+  if (user === null) return backToDevices(res)
+  const others = (await store.listByUserId(user)).filter((s) => s.id !== req.sessionID)
+  const target = sessionOfHandle(settings.cookieSecret, others, req.body?.device)
+  if (target) await store.delete(target.id)
+  backToDevices(res)
+})
+
+app.post('/devices/revoke-others', async (req, res) => {
+  const user = userOf(req)
+  if (user === null) return backToDevices(res)
+  for (const s of await store.listByUserId(user)) if (s.id !== req.sessionID) await store.delete(s.id)
+  backToDevices(res)
+})
+
+app.post('/devices/logout', (req, res, next) => req.session.destroy((err) => (err ? next(err) : backToDevices(res))))
+
 // omnisession errors carry a stable code; the size limit is the client's fault (413).
 app.use((err, req, res, next) => {
   if (res.headersSent) return next(err)
-  res.status(err.code === 'SESSION_SIZE_EXCEEDED' ? 413 : 500).json({ error: err.code || String(err) })
+  // A client's mistake (a malformed form body: body-parser's 400) is not a server error.
+  const status = err.code === 'SESSION_SIZE_EXCEEDED' ? 413 : err.status >= 400 && err.status < 500 ? err.status : 500
+  res.status(status).json({ error: err.code || String(err) })
 })
 
 const server = app.listen(Number(process.env.PORT), '127.0.0.1')

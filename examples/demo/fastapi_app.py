@@ -1,4 +1,5 @@
-"""The FastAPI half of the demo: omnisession.starlette.SessionMiddleware and its login helper.
+"""The FastAPI half of the demo: omnisession.starlette.SessionMiddleware and its login helper,
+and the "active devices" page (GET /devices, devices_page.py).
 
 Started by run.mjs with PORT and the store location (BACKEND + SQLITE_PATH or REDIS_URL).
 """
@@ -9,15 +10,17 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
+from urllib.parse import parse_qs
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from omnisession import AsyncStore, SessionSizeExceededError
-from omnisession.starlette import login
+from omnisession.starlette import login, logout
 
+from devices_page import devices_page, session_of_handle, sign_in_page, valid_user
 from express_cookie import ExpressCookieSessionMiddleware
 
 SETTINGS = json.loads((Path(__file__).parent / "settings.json").read_text())
@@ -31,6 +34,8 @@ def build_app(store: AsyncStore, violations: List[Dict[str, Any]]) -> FastAPI:
         secret_keys=[SETTINGS["cookieSecret"]],
         cookie_name=SETTINGS["cookieName"],
         secure=False,  # plain HTTP on localhost; a real deployment keeps the Secure default
+        # Each session records its User-Agent; the address only because this demo opts in (personal data).
+        record_ip_address=SETTINGS["recordIpAddress"],
     )
 
     def user_of(request: Request) -> Any:
@@ -91,6 +96,65 @@ def build_app(store: AsyncStore, violations: List[Dict[str, Any]]) -> FastAPI:
         if user is None:
             return not_signed_in()
         return {"revoked": await store.delete_by_user_id(user)}
+
+    # The "active devices" page (devices_page.py): forms POST, then a 303 back to GET /devices. The
+    # cookie is SameSite=Lax, so another site's form cannot post here with it (no CSRF token for
+    # the demo); a revoked device finds no session on its next request and gets the sign-in form.
+    async def form_field(request: Request, name: str) -> Optional[str]:
+        # Parsed here rather than with Form(...), which needs python-multipart for a urlencoded body.
+        body = await request.body()
+        values = parse_qs(body[:2048].decode("utf-8", "replace")).get(name)
+        return values[0] if values else None
+
+    def back_to_devices() -> RedirectResponse:
+        return RedirectResponse("/devices", status_code=303)
+
+    def current_id(request: Request) -> Optional[str]:
+        return request.scope["omnisession"].id  # type: ignore[no-any-return]
+
+    @app.get("/devices", response_class=HTMLResponse)
+    async def devices(request: Request) -> Any:
+        user = user_of(request)
+        if user is None:
+            return HTMLResponse(sign_in_page("fastapi"))
+        sessions = await store.list_by_user_id(user)
+        return HTMLResponse(devices_page("fastapi", SETTINGS["cookieSecret"], user, sessions, current_id(request)))
+
+    @app.post("/devices/login")
+    async def devices_login(request: Request) -> Any:
+        user = await form_field(request, "user")
+        if user is None or not valid_user(user):
+            error = 'A user name is 1 to 64 letters, digits, ".", "_" or "-".'
+            return HTMLResponse(sign_in_page("fastapi", error), status_code=400)
+        await login(request, user)
+        request.session["passport"] = {"user": user}  # where the Express app looks for the user
+        request.session["loggedInVia"] = "fastapi"
+        return back_to_devices()
+
+    @app.post("/devices/revoke")
+    async def devices_revoke(request: Request) -> Any:
+        # One device, named by its handle: only among this user's other sessions.
+        user = user_of(request)
+        if user is not None:
+            others = [s for s in await store.list_by_user_id(user) if s["id"] != current_id(request)]
+            target = session_of_handle(SETTINGS["cookieSecret"], others, await form_field(request, "device"))
+            if target is not None:
+                await store.delete(target["id"])
+        return back_to_devices()
+
+    @app.post("/devices/revoke-others")
+    async def devices_revoke_others(request: Request) -> Any:
+        user = user_of(request)
+        if user is not None:
+            for s in await store.list_by_user_id(user):
+                if s["id"] != current_id(request):
+                    await store.delete(s["id"])
+        return back_to_devices()
+
+    @app.post("/devices/logout")
+    async def devices_logout(request: Request) -> Any:
+        await logout(request)
+        return back_to_devices()
 
     @app.get("/violations")
     async def get_violations() -> List[Dict[str, Any]]:

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Browser } from './browser.mjs'
+import { findChromium } from './chromium.mjs'
+import { DevicesPageFailure, driveDevicesPages } from './devices-browser.mjs'
 import { freePort, httpAnswers, redisAnswers, startProcess } from './processes.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -15,6 +17,8 @@ const backend = process.env.BACKEND || 'sqlite'
 const localVenv = path.join(root, '.venv', 'bin', 'python')
 // PYTHON may be relative (make's .venv/bin/python): resolved against where the demo was started.
 const python = process.env.PYTHON ? path.resolve(process.env.PYTHON) : existsSync(localVenv) ? localVenv : 'python3'
+// The devices page's screenshots (git-ignored, under target/).
+const screenshots = path.join(root, 'target', 'demo-screenshots')
 
 class DemoFailure extends Error {}
 
@@ -69,6 +73,7 @@ async function violationsOf(app, count) {
 }
 
 async function demo() {
+  findChromium() // step 6 needs it: say so before anything starts
   const store = await startStore()
   const express = await startApp('express', process.execPath, 'express-app.mjs', store.env)
   const fastapi = await startApp('fastapi', python, 'fastapi_app.py', store.env)
@@ -167,6 +172,10 @@ async function demo() {
     }
     line(app.name, 'replayed_id', `${replays} visits with the cookie of an evicted or revoked session`)
   }
+
+  console.log('\n6. The "active devices" page in headless Chromium: two devices of one user, one signs the other out')
+  const files = await driveDevicesPages({ at, settings, screenshots, log: line })
+  line('browser', `${files.length} screenshots`, path.relative(root, screenshots))
 }
 
 async function stopAll() {
@@ -187,7 +196,7 @@ try {
 }
 await stopAll().catch((err) => (failed = failed || err))
 if (failed) {
-  console.error(`\ndemo FAILED: ${failed instanceof DemoFailure ? failed.message : failed.stack}`)
+  console.error(`\ndemo FAILED: ${failed instanceof DemoFailure || failed instanceof DevicesPageFailure ? failed.message : failed.stack}`)
   for (const proc of started) if (proc.output()) console.error(`--- output of ${proc.name} ---\n${proc.output()}`)
   process.exit(1)
 }

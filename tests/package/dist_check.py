@@ -1,8 +1,8 @@
 """`make dist-check`: the artifacts `make dist` wrote, installed the way users install them, with
 no Rust toolchain.
 
-test_pip_install.py (`make package-check`) is the other path: `pip install .` from a clone,
-which compiles. Here nothing may compile: every command runs with a PATH made of a directory of
+Nothing may compile, but for one test (the sdist, which pip builds where no wheel fits, as
+`pip install .` does from a clone): every command runs with a PATH made of a directory of
 symlinks to node, npm, npx, python3 and the few shell tools they call; cargo, rustc, cc, gcc and
 ld are not on it. The npm project depends on `omnisession` alone, as `npm install omnisession`
 writes it; the platform package comes through the main package's optionalDependencies (an npm
@@ -12,10 +12,11 @@ runners as tests/python/test_readme.py (its block list, runners and output check
 not copied), and each run reports which omnisession files it loaded: they must be the installed
 copies, never this source tree.
 
-Not named test_*.py, so `pytest tests/package` (make package-check, in make test) does not collect
-it: it needs dist/ (make dist) and a few minutes. DIST and DIST_TARGET (the Makefile passes them)
-say where the artifacts are and where the timings go (dist-check-times.txt);
-DIST_CHECK_SDIST=0 skips the one test that compiles (the sdist builds a working wheel).
+Not named test_*.py, so that `pytest` in tests/python never collects it: it needs dist/
+(`make package-check`, in `make test`, runs `make dist` first) and a few minutes. DIST and
+DIST_TARGET (the Makefile passes them) say where the artifacts are and where the timings go
+(dist-check-times.txt); DIST_CHECK_SDIST=0 skips the one test that compiles (the sdist builds a
+working wheel).
 """
 
 from __future__ import annotations

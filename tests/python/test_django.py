@@ -97,6 +97,22 @@ def test_list_and_revoke_a_users_sessions() -> None:
     assert len(list_user_sessions(bob)) == 3
 
 
+def test_login_records_the_user_agent_and_the_address_only_when_opted_in() -> None:
+    def device_of(c: Client) -> Any:
+        record = get_store().get(sid(c))
+        assert record is not None and record["user_id"] is not None
+        return record["user_agent"], record["ip_address"]
+
+    c = Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", REMOTE_ADDR="198.51.100.7")
+    c.post("/login?user=alice")
+    assert device_of(c) == ("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", "")  # no address by default
+    assert device_of(c) in [(s["user_agent"], s["ip_address"]) for s in list_user_sessions(User.objects.get(username="alice"))]
+    with override_settings(OMNISESSION_RECORD_IP_ADDRESS=True):
+        opted = Client(HTTP_USER_AGENT="phone/1", REMOTE_ADDR="198.51.100.8")
+        opted.post("/login?user=alice")
+        assert device_of(opted) == ("phone/1", "198.51.100.8")
+
+
 def test_session_store_api_and_per_key_saves() -> None:
     key = saved(a=1).session_key
     assert key is not None and SessionStore().exists(key)

@@ -74,6 +74,11 @@ def test_demo_shares_sessions_between_express_and_fastapi_over_sqlite() -> None:
         ("fastapi", "size_exceeded"), ("fastapi", "session_limit_exceeded"),
     ]
     one(r"fastapi session_limit_exceeded\s+user alice, 2 sessions already \(limit 2\): oldest evicted")
+    # The devices page in Chromium: on each app and across apps, the revoked device is signed out.
+    assert len([line for line in lines if re.fullmatch(r"phone\s+visits (express|fastapi)\s+signed out: shown the sign-in form", line)]) == 4
+    one(r"laptop\s+lists its devices on fastapi\s+Firefox on Linux \(this device\)")
+    one(r"browser\s+9 screenshots\s+target/demo-screenshots")
+    assert all((ROOT / "target" / "demo-screenshots" / f"{app}-2-two-devices.png").stat().st_size > 0 for app in ("express", "fastapi"))
     # Both servers were stopped by PID and are gone.
     pids = [int(p) for p in one(r"stopped fastapi \(pid (\d+)\), express \(pid (\d+)\)").groups()]
     for pid in pids:

@@ -98,6 +98,7 @@ class Browser:
     async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         # Bytes: a test may send what no str header can hold (UTF-8 in a forged cookie).
         headers = {b"cookie": f"{self.name}={self.cookie}".encode()} if self.cookie else {}
+        headers.update({k.encode(): v.encode() for k, v in kw.pop("headers", {}).items()})
         async with httpx.AsyncClient(base_url=self.base) as client:
             r = await client.request(method, path, headers=headers, **kw)
         self.set_cookies = r.headers.get_list("set-cookie")
@@ -184,6 +185,24 @@ async def test_login_is_one_step_of_the_store(serve: Callable[..., Uvicorn]) -> 
     # Revoking every session of the user (ASVS 7.4) logs the browser out.
     assert await inspector.delete_by_user_id("alice") == 1
     assert (await b.request("GET", "/whoami")).json() == {"user": None}
+    await inspector.close()
+
+
+async def test_login_records_the_user_agent_and_the_address_only_when_opted_in(serve: Callable[..., Uvicorn]) -> None:
+    shared = omnisession.MemoryBackend()
+    inspector = await omnisession.AsyncStore.open(backend=shared)
+    for opted_in, user in ((False, "alice"), (True, "bob")):
+        server = serve(store_options={"backend": shared}, record_ip_address=opted_in)
+        b = Browser(server)
+        await b.request("POST", "/set/cart", params={"value": "x"}, headers={"user-agent": f"agent of {user}"})
+        anonymous = await inspector.get(b.cookie or "")
+        assert anonymous is not None and anonymous["user_agent"] == f"agent of {user}"  # a new session too
+        await b.request("POST", f"/login/{user}", headers={"user-agent": f"agent of {user}/2"})
+        (session,) = await inspector.list_by_user_id(user)
+        assert session["id"] == b.cookie and session["user_agent"] == f"agent of {user}/2"
+        # uvicorn's scope["client"]: the real peer address, recorded only when the app opted in.
+        assert session["ip_address"] == ("127.0.0.1" if opted_in else "")
+        assert anonymous["ip_address"] == ("127.0.0.1" if opted_in else "")
     await inspector.close()
 
 
@@ -296,6 +315,7 @@ async def test_other_cookies_that_simplecookie_rejects_do_not_hide_the_session(s
     ({"store_options": {}, "rolling": True}, "rolling"),
     ({"store_options": {}, "rolling": "yes", "max_age": 60}, "rolling"),
     ({"store_options": {}, "path": "/a b"}, "path"),
+    ({"store_options": {}, "record_ip_address": "yes"}, "record_ip_address"),
 ])
 def test_every_option_is_checked(options: Dict[str, Any], option: str) -> None:
     with pytest.raises(ConfigInvalidError) as caught:

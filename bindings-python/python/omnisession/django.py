@@ -20,6 +20,9 @@ session or one of that user; ``cycle_key`` is ``login`` when the session holds a
 tuples lists); what that refuses, the store refuses (``SessionNotSerializableError``). A forged,
 malformed or replayed id is logged to ``django.security.SuspiciousSession``, then passed to
 ``OMNISESSION["on_violation"]`` if set. The async twins (``aload``, ``asave``, ...) are Django's.
+A login records the request's User-Agent on the session (``user_logged_in`` hands over the
+request), and its ``REMOTE_ADDR`` only with ``OMNISESSION_RECORD_IP_ADDRESS = True``: an address
+is personal data (behind a proxy, set ``REMOTE_ADDR`` from it in a middleware of yours).
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         super().__init__(session_key)
         self._record: Optional[Session] = None  # as last read or written: what the diff starts from
         self._signed_in = False  # django.contrib.auth.login ran: the next save is a login
+        self._device: Dict[str, str] = {}  # that login's user_agent (and opted-in ip_address)
 
     def load(self) -> Dict[str, Any]:
         self._record = get_store().get(self.session_key) if self.session_key else None
@@ -161,7 +165,8 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     def _login(self, user: str, data: Dict[str, Any]) -> None:
         """The store's login from the current key; the session holds what the store kept."""
         set_, unset = self._changes(data)
-        record = get_store().login(user, from_id=self.session_key, set=set_, unset=unset, expires_at=self._expiry())
+        record = get_store().login(user, from_id=self.session_key, set=set_, unset=unset, expires_at=self._expiry(),
+                                   user_agent=self._device.get("user_agent"), ip_address=self._device.get("ip_address"))
         self._adopt(record)
         self._session_cache = copy.deepcopy(record["data"])
 
@@ -230,6 +235,19 @@ def _on_login(sender: Any, request: Any, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if isinstance(session, SessionStore):
         session._signed_in = True
+        session._device = _device_of(request)
+
+
+def _device_of(request: Any) -> Dict[str, str]:
+    """The signing-in request's User-Agent, and its address when the project opted in."""
+    meta = getattr(request, "META", {})
+    device: Dict[str, str] = {}
+    agent = meta.get("HTTP_USER_AGENT")
+    if agent:
+        device["user_agent"] = str(agent)[:512]
+    if getattr(settings, "OMNISESSION_RECORD_IP_ADDRESS", False) is True and meta.get("REMOTE_ADDR"):
+        device["ip_address"] = str(meta["REMOTE_ADDR"])
+    return device
 
 
 user_logged_in.connect(_on_login, dispatch_uid="omnisession.django")

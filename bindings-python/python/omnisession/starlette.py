@@ -32,6 +32,10 @@ left. Cookie defaults: ``__Host-session`` (``session`` when ``secure``, ``path``
 rule the prefix out), Secure, HttpOnly, SameSite=Lax, Path=/; with ``secret_keys`` (16 bytes or
 more each) it is signed by ``SessionCookie``: the first key signs, every key verifies. A bad
 option raises ``ConfigInvalidError`` with ``details["option"]`` naming it.
+
+Device details: a new or signed-in session records the request's User-Agent; its address
+(``scope["client"]``, which uvicorn's ``--proxy-headers`` takes from a trusted proxy) only with
+``record_ip_address=True``, since an address is personal data.
 """
 
 from __future__ import annotations
@@ -225,11 +229,14 @@ class SessionMiddleware:
         samesite: str = "lax",
         path: str = "/",
         domain: Optional[str] = None,
+        record_ip_address: bool = False,
     ) -> None:
         if (store is None) == (store_options is None):
             raise _invalid("store", "pass either store (an open AsyncStore) or store_options")
         if not isinstance(rolling, bool):
             raise _invalid("rolling", "rolling must be a bool")
+        if not isinstance(record_ip_address, bool):
+            raise _invalid("record_ip_address", "record_ip_address must be a bool")
         if rolling and max_age is None:
             raise _invalid("rolling", "rolling=True needs max_age, the lifetime it renews")
         if cookie_name is None:
@@ -244,6 +251,7 @@ class SessionMiddleware:
         self.app = app
         self.max_age = max_age
         self.rolling = rolling
+        self.record_ip_address = record_ip_address
         self._store = store
         self._store_options = {"allow_anonymous": True, **(store_options or {})}
         self._lock = asyncio.Lock()
@@ -256,9 +264,10 @@ class SessionMiddleware:
         return self._store
 
     def client(self, scope: Scope) -> Dict[str, Any]:
-        """The client's address and user agent, recorded with a new session."""
+        """The client's user agent, and its address when the app opted in, recorded with a new
+        or signed-in session."""
         out: Dict[str, Any] = {}
-        if scope.get("client"):
+        if self.record_ip_address and scope.get("client"):
             out["ip_address"] = str(scope["client"][0])
         for name, value in scope.get("headers", []):
             if name == b"user-agent":
