@@ -711,9 +711,22 @@ impl RedisServer {
 
     /// `CLUSTER FAILOVER` on replica `replica`: a manual failover, which pauses the master's
     /// clients until the replica has caught up, so that no acknowledged write is lost.
+    ///
+    /// Redis gives up a manual failover the replica has not finished in 5 s (on a busy
+    /// machine, catching up can take longer) and leaves the master in place: it is asked
+    /// again, as an operator would, up to 3 times.
     pub fn failover(&self, replica: usize) {
-        let r = self.must(replica, &["CLUSTER", "FAILOVER"]);
-        assert_eq!(r.text(), "OK", "CLUSTER FAILOVER on node {replica}");
+        for _ in 0..3 {
+            let r = self.must(replica, &["CLUSTER", "FAILOVER"]);
+            assert_eq!(r.text(), "OK", "CLUSTER FAILOVER on node {replica}");
+            let asked = Instant::now();
+            while asked.elapsed() < Duration::from_secs(6) {
+                if self.role(replica) == Some("master") {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 
     /// Waits until `node` is a master serving slots in its own view and in every live node's,
