@@ -52,6 +52,8 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# --workspace includes cli/tests: the `omnisession` admin command against real SQLite files,
+# session directories, a redis-server and a Redis Cluster (about 30 s).
 test-rust: deps
 	cargo test --workspace
 	cargo run --quiet -p omnisession --example demo >/dev/null

@@ -21,8 +21,8 @@ import sys
 import tomllib
 from typing import Dict, List, Tuple
 
-CRATES = ["core", "bindings-node", "bindings-python"]
-LOCKED = ["omnisession", "omnisession-node", "omnisession-python"]
+CRATES = ["core", "cli", "bindings-node", "bindings-python"]
+LOCKED = ["omnisession", "omnisession-cli", "omnisession-node", "omnisession-python"]
 CHANGELOG_RELEASE = re.compile(r"^## \[(\d+\.\d+\.\d+[^\]]*)\]", re.M)
 
 

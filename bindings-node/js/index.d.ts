@@ -216,6 +216,14 @@ export interface StoreOptions {
   waitReplicas?: number
   /** Redis: how long such a write waits for its replicas (1–2500, default 500). */
   waitTimeoutMs?: number
+  /**
+   * What keys, file names and primary keys hold for each session id: the id ('plain', the
+   * default), or its hash ('sha256', or 'hmac-sha256' with idHashKey), so that a dump of the
+   * backend holds no usable token. Listings then show the hashes (idAtRest, deleteAtRest).
+   */
+  idsAtRest?: 'plain' | 'sha256' | 'hmac-sha256'
+  /** The server key of idsAtRest 'hmac-sha256': at least 32 bytes. */
+  idHashKey?: string
   /** Called on the JS thread after the operation; a throw or rejection is logged and ignored. */
   onViolation?: (event: ViolationEvent) => void | Promise<void>
   logger?: Logger
@@ -241,6 +249,10 @@ export declare class Store {
   upsert(session: SessionUpdate): Promise<Session>
   rotate(id: string): Promise<Session>
   delete(id: string): Promise<void>
+  /** delete() by the id a listing showed: with idsAtRest, listings show hashes (see idAtRest). */
+  deleteAtRest(idAtRest: string): Promise<void>
+  /** What listings show as this session's id: the id, or with idsAtRest its hash ("this device"). */
+  idAtRest(id: string): string
   deleteByUserId(userId: string | number): Promise<number>
   listByUserId(userId: string | number): Promise<Session[]>
   list(options?: ListOptions): Promise<SessionPage>

@@ -214,6 +214,14 @@ class Store {
     return this.#native.delete(id)
   }
 
+  deleteAtRest(id) {
+    return this.#native.deleteAtRest(id)
+  }
+
+  idAtRest(id) {
+    return this.#native.idAtRest(id)
+  }
+
   deleteByUserId(userId) {
     return this.#native.deleteByUserId(userId)
   }

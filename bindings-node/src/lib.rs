@@ -17,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bound;
 mod callbacks;
+pub mod cli;
 mod convert;
 mod custom;
 mod env_data;
@@ -571,6 +572,27 @@ impl NativeStore {
         let store = self.inner.clone();
         let id = id_arg(id);
         settle::promise(env, async move { store.delete(&id?).await }, |_, ()| Ok(()))
+    }
+
+    /// `delete` of a session by the id a listing showed (`idAtRest`): with `idsAtRest`,
+    /// listings show hashes, which `delete` would hash again.
+    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<void>")]
+    pub fn delete_at_rest<'e>(&self, env: &'e Env, id: Unknown<'e>) -> Result<PromiseRaw<'e, ()>> {
+        let store = self.inner.clone();
+        let id = id_arg(id);
+        settle::promise(
+            env,
+            async move { store.delete_at_rest(&id?).await },
+            |_, ()| Ok(()),
+        )
+    }
+
+    /// What listings show as the id of the session with this id: the id itself, or with
+    /// `idsAtRest` its hash ("this device" on an active-sessions page).
+    #[napi]
+    #[allow(clippy::needless_pass_by_value)] // napi passes arguments by value
+    pub fn id_at_rest(&self, id: String) -> String {
+        self.inner.id_at_rest(&id)
     }
 
     /// Deletes this site's sessions of a user; resolves to how many live ones were removed.

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Node name → core name, for every option that is plain JSON.
-const NAMES: [(&str, &str); 23] = [
+const NAMES: [(&str, &str); 25] = [
     ("backend", "backend"),
     ("path", "path"),
     ("url", "url"),
@@ -41,6 +41,8 @@ const NAMES: [(&str, &str); 23] = [
     ("omnistorageCompat", "omnistorage_compat"),
     ("waitReplicas", "wait_replicas"),
     ("waitTimeoutMs", "wait_timeout"),
+    ("idsAtRest", "ids_at_rest"),
+    ("idHashKey", "id_hash_key"),
 ];
 
 /// Options the JS layer turns into `hooks` (validated there) and the testing clock.

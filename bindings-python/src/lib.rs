@@ -8,6 +8,7 @@
 
 mod backend;
 mod callbacks;
+mod cli;
 mod convert;
 mod error;
 mod runtime;
@@ -628,6 +629,21 @@ macro_rules! store_ops {
                 })
             }
 
+            /// `delete` of a session by the id a listing showed (`id_at_rest`): with
+            /// `ids_at_rest`, listings show hashes, which `delete` would hash again.
+            fn delete_at_rest<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<$ret> {
+                $run(py, &self.core, id_arg(id), |s, id| async move {
+                    s.delete_at_rest(&id).await?;
+                    Ok(Out::Unit)
+                })
+            }
+
+            /// What listings show as the id of the session with this id: the id itself, or
+            /// with `ids_at_rest` its hash ("this device" on an active-sessions page).
+            fn id_at_rest(&self, id: &str) -> String {
+                self.core.0.id_at_rest(id)
+            }
+
             /// Deletes this site's sessions of a user; returns how many.
             fn delete_by_user_id<'py>(
                 &self,
@@ -918,6 +934,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sealed::Sealer>()?;
     m.add_class::<sealed::SeedsOpener>()?;
     m.add_function(wrap_pyfunction!(hash_session_id, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::_cli_run, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_flush_callbacks, m)?)?;

@@ -1,5 +1,6 @@
-//! Session ids: 32 bytes from the OS CSPRNG, base64url without padding; strict parsing; and
-//! the salted hash that stands in for an id in events and logs.
+//! Session ids: 32 bytes from the OS CSPRNG, base64url without padding; strict parsing; the
+//! salted hash that stands in for an id in events and logs; and the stable fingerprint that
+//! stands in for it in admin tools.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -76,6 +77,38 @@ pub fn hash(id: &str) -> String {
         })
 }
 
+/// Hex characters of a [`fingerprint`].
+pub const FINGERPRINT_LEN: usize = 20;
+
+/// The stable, non-reversible stand-in for an id in admin output (`omnisession list`,
+/// `inspect --id-hash`): the first 80 bits of `SHA-256("omnisession-fingerprint\0" || id)`, in
+/// [`FINGERPRINT_LEN`] lowercase hex characters.
+///
+/// Unlike [`hash`] it is not salted, so it is the same in every process and on every machine:
+/// an operator can list sessions in one run and revoke one in the next. It reveals nothing an
+/// attacker can use: a generated id holds 256 random bits, so the fingerprint cannot be turned
+/// back into an id, and knowing it does not help to guess one. The prefix keeps it apart from
+/// any other SHA-256 of an id. 80 bits make two ids sharing a fingerprint in a store of a
+/// billion sessions a one-in-a-million chance; admin lookups say so when it happens.
+pub fn fingerprint(id: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"omnisession-fingerprint\0")
+        .chain_update(id.as_bytes())
+        .finalize();
+    digest[..FINGERPRINT_LEN / 2]
+        .iter()
+        .fold(String::with_capacity(FINGERPRINT_LEN), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Whether `text` has the form of a [`fingerprint`] (so a mistyped one is told apart from one
+/// that matches no session).
+pub fn is_fingerprint(text: &str) -> bool {
+    text.len() == FINGERPRINT_LEN && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +155,21 @@ mod tests {
         assert_eq!(hash(&id).len(), 16);
         assert!(!id.contains(&hash(&id)));
         assert_ne!(hash(&id), hash(&generate()));
+    }
+
+    #[test]
+    fn fingerprint_is_stable_across_processes_and_hides_the_id() {
+        // A fixed vector: the same in every process, build and machine.
+        let id = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        // Computed apart: python3 -c "import hashlib; print(hashlib.sha256(
+        // b'omnisession-fingerprint\0' + b'A' * 43).hexdigest()[:20])"
+        assert_eq!(fingerprint(id), "aedf2b8567500b0b68d9");
+        assert!(is_fingerprint(&fingerprint(id)));
+        let other = generate();
+        assert_ne!(fingerprint(&other), fingerprint(id));
+        assert!(!other.contains(&fingerprint(&other)));
+        assert_ne!(fingerprint(&other), hash(&other));
+        assert!(!is_fingerprint("ABCDEF0123456789ABCD"));
+        assert!(!is_fingerprint("abc"));
     }
 }

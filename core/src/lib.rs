@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod at_rest;
 pub mod backend;
 pub mod clock;
 pub mod controls;
@@ -27,6 +28,7 @@ pub mod session;
 pub mod store;
 pub mod timestamp;
 
+pub use at_rest::IdsAtRest;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use controls::admission::EvictionPolicy;
 pub use controls::expiry::Lifetime;

@@ -3,6 +3,7 @@
 //! Bindings hand options over as a JSON object with the snake_case names below and durations
 //! in milliseconds ([`Options::from_json`]), so that every option is parsed and checked here.
 
+use crate::at_rest::IdsAtRest;
 use crate::backend::Backend;
 use crate::clock::{Clock, SystemClock};
 use crate::controls::admission::EvictionPolicy;
@@ -153,6 +154,9 @@ pub struct Options {
     /// Redis: how long such a write waits for its replicas, in ms (default 500), before it
     /// fails with `BACKEND_UNAVAILABLE` (it is on the master, not yet safe).
     pub wait_timeout_ms: u64,
+    /// What keys, file names and primary keys hold for each session id: the id (default), or
+    /// a hash of it, so that a dump of the backend yields no usable token (docs/design.md).
+    pub ids_at_rest: IdsAtRest,
     /// Receives violation events.
     pub on_violation: Option<Arc<dyn ViolationSink>>,
     /// Source of "now" (tests use a manual clock).
@@ -181,6 +185,7 @@ impl Default for Options {
             omnistorage_compat: false,
             wait_replicas: 0,
             wait_timeout_ms: 500,
+            ids_at_rest: IdsAtRest::Plain,
             on_violation: None,
             clock: Arc::new(SystemClock),
         }
@@ -303,6 +308,7 @@ impl Options {
     pub fn from_json(map: &Map<String, Value>) -> Result<Options> {
         let mut o = Options::default();
         let mut place = Place::default();
+        let (mut ids_at_rest, mut id_hash_key) = (None, None);
         for (key, value) in map {
             if place.take(key, value)? {
                 continue;
@@ -330,6 +336,8 @@ impl Options {
                         .as_bool()
                         .ok_or_else(|| Error::config(key, "allow_anonymous must be a boolean"))?;
                 }
+                "ids_at_rest" => ids_at_rest = Some(string(key, value)?),
+                "id_hash_key" => id_hash_key = Some(string(key, value)?),
                 "omnistorage_compat" => {
                     o.omnistorage_compat = value.as_bool().ok_or_else(|| {
                         Error::config(key, "omnistorage_compat must be a boolean")
@@ -339,6 +347,7 @@ impl Options {
             }
         }
         o.backend = place.into_backend()?;
+        o.ids_at_rest = IdsAtRest::from_options(ids_at_rest.as_deref(), id_hash_key.as_deref())?;
         o.validate()?;
         Ok(o)
     }
@@ -387,6 +396,15 @@ impl Options {
             ));
         }
         self.validate_redis()?;
+        self.ids_at_rest.validate()?;
+        if self.omnistorage_compat && self.ids_at_rest.is_hashed() {
+            // A Go service looks sessions up by the id itself.
+            return Err(Error::config(
+                "ids_at_rest",
+                "ids hashed at rest cannot be read by omnistorage-core: \
+                 omnistorage_compat needs ids_at_rest \"plain\"",
+            ));
+        }
         if self.omnistorage_compat
             && matches!(
                 self.backend,

@@ -38,9 +38,20 @@ static CLUSTER: std::sync::LazyLock<redis_server::RedisServer> =
     std::sync::LazyLock::new(redis_server::RedisServer::cluster);
 static CASE_NUMBER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// What the stores of a run hold for each id: the ids, or their hashes (`ids_at_rest`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ids {
+    Plain,
+    Hashed,
+}
+
+/// The server key of the hashed runs.
+const ID_HASH_KEY: &str = "conformance-runs-id-hash-key-of-40-bytes";
+
 /// One case's shared backend: every store of the case is opened over it.
 struct Shared {
     kind: Kind,
+    ids: Ids,
     memory: Arc<MemoryBackend>,
     /// Every case gets a key prefix of its own on the shared Redis servers.
     prefix: String,
@@ -51,7 +62,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(kind: Kind) -> Self {
+    fn new(kind: Kind, ids: Ids) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = match kind {
             Kind::Sqlite => dir.path().join("sessions.db"),
@@ -61,6 +72,7 @@ impl Shared {
         let prefix = format!("conf{}-{n}:", std::process::id());
         Self {
             kind,
+            ids,
             memory: Arc::new(MemoryBackend::new()),
             prefix,
             custom: std::sync::OnceLock::new(),
@@ -103,6 +115,16 @@ impl Shared {
     ) -> Result<Options, Error> {
         let mut map = map.clone();
         map.entry("cleanup_interval").or_insert(json!(0));
+        // Every case again with ids hashed at rest, but for the omnistorage-compatible ones
+        // (a Go service reads raw ids: the two modes refuse each other).
+        // A case whose order rests on the ids themselves (ties broken by id) keeps them plain.
+        if self.ids == Ids::Hashed
+            && map.get("omnistorage_compat") != Some(&json!(true))
+            && !map.contains_key("ids_at_rest")
+        {
+            map.insert("ids_at_rest".into(), json!("hmac-sha256"));
+            map.insert("id_hash_key".into(), json!(ID_HASH_KEY));
+        }
         let mut o = Options::from_json(&map)?;
         if matches!(self.kind, Kind::Custom) {
             let storage = map_storage::MapStorage::full();
@@ -129,8 +151,8 @@ struct Case {
 }
 
 impl Case {
-    async fn open(kind: Kind, case: &Value) -> Result<Case, String> {
-        let shared = Shared::new(kind);
+    async fn open(kind: Kind, ids: Ids, case: &Value) -> Result<Case, String> {
+        let shared = Shared::new(kind, ids);
         let clock = Arc::new(ManualClock::new(START_MS));
         let default_stores = json!({"main": {}});
         let specs = case
@@ -199,6 +221,34 @@ impl Case {
         }
     }
 
+    /// With ids hashed at rest, a listing shows each session's id at rest, never its id: the
+    /// ids a listing expects become theirs (a raw id listed then fails to compare).
+    fn expected_at_rest(&self, op: &str, want: &mut Value, store: &Store) {
+        if self.shared.ids == Ids::Plain {
+            return;
+        }
+        let at_rest = |v: &mut Value| {
+            if let Some(id) = v.as_str() {
+                *v = json!(store.id_at_rest(id));
+            }
+        };
+        match op {
+            "list_by_user_id" | "list_all" => {
+                if let Some(Value::Array(ids)) = want.get_mut("ids") {
+                    ids.iter_mut().for_each(at_rest);
+                }
+                if let Some(Value::Array(sessions)) = want.get_mut("sessions") {
+                    for s in sessions {
+                        if let Some(id) = s.get_mut("id") {
+                            at_rest(id);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     async fn run_step(&mut self, step: &Value) -> Result<(), String> {
         let op = step["op"].as_str().ok_or("step without op")?;
         let args = self.resolve(step.get("args").unwrap_or(&json!({})));
@@ -212,7 +262,14 @@ impl Case {
             "violations" => {
                 let (_, _, seen) = self.store(step)?;
                 let got: Vec<Violation> = seen.lock().unwrap().drain(..).collect();
-                return compare_violations(&got, expect.as_ref().ok_or("violations needs expect")?);
+                let (_, store, _) = self.store(step)?;
+                // An event names the session by the hash of what the backend holds.
+                let hash = |id: &str| id::hash(&store.id_at_rest(id));
+                return compare_violations(
+                    &got,
+                    expect.as_ref().ok_or("violations needs expect")?,
+                    &hash,
+                );
             }
             "open" => {
                 let options = args["options"].as_object().ok_or("open needs options")?;
@@ -230,6 +287,10 @@ impl Case {
         let (_, store, _) = self.store(step)?;
         let store = store.clone();
         let result = call(&store, op, &args).await;
+        let mut expect = expect;
+        if let Some(want) = &mut expect {
+            self.expected_at_rest(op, want, &store);
+        }
         if let (Ok(v), Some(name)) = (&result, step.get("bind").and_then(Value::as_str)) {
             let id = v["id"].as_str().ok_or("bind needs a session result")?;
             self.bound.insert(name.to_owned(), id.to_owned());
@@ -548,7 +609,11 @@ fn subset(want: &Value, got: &Value, at: &str) -> Result<(), String> {
     }
 }
 
-fn compare_violations(got: &[Violation], want: &Value) -> Result<(), String> {
+fn compare_violations(
+    got: &[Violation],
+    want: &Value,
+    hash: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
     let want = want.as_array().ok_or("violations expect must be a list")?;
     let got_json: Vec<Value> = got
         .iter()
@@ -570,7 +635,7 @@ fn compare_violations(got: &[Violation], want: &Value) -> Result<(), String> {
             .ok_or("violation expectation must be an object")?
             .clone();
         if let Some(session) = w.remove("session") {
-            let hash = session.as_str().map(id::hash);
+            let hash = session.as_str().map(hash);
             if g["session_id_hash"] != json!(hash) {
                 return Err(format!(
                     "violation session: want hash of {session}, got {g}"
@@ -610,7 +675,7 @@ fn vector_files() -> Vec<PathBuf> {
     files
 }
 
-async fn run_all(kind: Kind) {
+async fn run_all(kind: Kind, ids: Ids) {
     let mut failures = Vec::new();
     let mut ran = 0;
     for file in vector_files() {
@@ -621,7 +686,7 @@ async fn run_all(kind: Kind) {
         for case in doc["cases"].as_array().expect("cases") {
             ran += 1;
             let label = format!("{name} / {}", case["name"].as_str().unwrap_or("?"));
-            let mut c = match Case::open(kind, case).await {
+            let mut c = match Case::open(kind, ids, case).await {
                 Ok(c) => c,
                 Err(e) => {
                     failures.push(format!("{label}: {e}"));
@@ -641,39 +706,67 @@ async fn run_all(kind: Kind) {
     }
     assert!(
         failures.is_empty(),
-        "{kind:?}: {} of {ran} cases failed:\n{}",
+        "{kind:?}, ids {ids:?}: {} of {ran} cases failed:\n{}",
         failures.len(),
         failures.join("\n")
     );
-    println!("{kind:?}: {ran} cases passed");
+    println!("{kind:?}, ids {ids:?}: {ran} cases passed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_memory() {
-    run_all(Kind::Memory).await;
+    run_all(Kind::Memory, Ids::Plain).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_sqlite() {
-    run_all(Kind::Sqlite).await;
+    run_all(Kind::Sqlite, Ids::Plain).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_file() {
-    run_all(Kind::File).await;
+    run_all(Kind::File, Ids::Plain).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_redis() {
-    run_all(Kind::Redis).await;
+    run_all(Kind::Redis, Ids::Plain).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_redis_cluster() {
-    run_all(Kind::RedisCluster).await;
+    run_all(Kind::RedisCluster, Ids::Plain).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_custom() {
-    run_all(Kind::Custom).await;
+    run_all(Kind::Custom, Ids::Plain).await;
+}
+
+// Ids hashed at rest: every vector again on every backend that stores (memory only keeps
+// records in the process, with nothing to dump; it runs the mode through the custom backend).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_sqlite_ids_hashed_at_rest() {
+    run_all(Kind::Sqlite, Ids::Hashed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_file_ids_hashed_at_rest() {
+    run_all(Kind::File, Ids::Hashed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_redis_ids_hashed_at_rest() {
+    run_all(Kind::Redis, Ids::Hashed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_redis_cluster_ids_hashed_at_rest() {
+    run_all(Kind::RedisCluster, Ids::Hashed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_custom_ids_hashed_at_rest() {
+    run_all(Kind::Custom, Ids::Hashed).await;
 }

@@ -95,7 +95,9 @@ app.get('/devices', async (req, res) => {
   const user = userOf(req)
   if (user === null) return res.type('html').send(signInPage('express'))
   const sessions = await store.listByUserId(user)
-  res.type('html').send(devicesPage('express', settings.cookieSecret, user, sessions, req.sessionID))
+  // Listings name sessions by their ids at rest (the ids themselves unless the store hashes them):
+  // idAtRest finds this device among them, deleteAtRest ends one.
+  res.type('html').send(devicesPage('express', settings.cookieSecret, user, sessions, store.idAtRest(req.sessionID)))
 })
 
 app.post('/devices/login', (req, res, next) => {
@@ -113,16 +115,16 @@ app.post('/devices/login', (req, res, next) => {
 app.post('/devices/revoke', async (req, res) => {
   const user = userOf(req)
   if (user === null) return backToDevices(res)
-  const others = (await store.listByUserId(user)).filter((s) => s.id !== req.sessionID)
+  const others = (await store.listByUserId(user)).filter((s) => s.id !== store.idAtRest(req.sessionID))
   const target = sessionOfHandle(settings.cookieSecret, others, req.body?.device)
-  if (target) await store.delete(target.id)
+  if (target) await store.deleteAtRest(target.id)
   backToDevices(res)
 })
 
 app.post('/devices/revoke-others', async (req, res) => {
   const user = userOf(req)
   if (user === null) return backToDevices(res)
-  for (const s of await store.listByUserId(user)) if (s.id !== req.sessionID) await store.delete(s.id)
+  for (const s of await store.listByUserId(user)) if (s.id !== store.idAtRest(req.sessionID)) await store.deleteAtRest(s.id)
   backToDevices(res)
 })
 

@@ -110,7 +110,10 @@ def build_app(store: AsyncStore, violations: List[Dict[str, Any]]) -> FastAPI:
         return RedirectResponse("/devices", status_code=303)
 
     def current_id(request: Request) -> Optional[str]:
-        return request.scope["omnisession"].id  # type: ignore[no-any-return]
+        # As listings name sessions: by their ids at rest (the ids themselves unless the store
+        # hashes them); delete_at_rest ends one.
+        session_id = request.scope["omnisession"].id
+        return None if session_id is None else store.id_at_rest(session_id)
 
     @app.get("/devices", response_class=HTMLResponse)
     async def devices(request: Request) -> Any:
@@ -139,7 +142,7 @@ def build_app(store: AsyncStore, violations: List[Dict[str, Any]]) -> FastAPI:
             others = [s for s in await store.list_by_user_id(user) if s["id"] != current_id(request)]
             target = session_of_handle(SETTINGS["cookieSecret"], others, await form_field(request, "device"))
             if target is not None:
-                await store.delete(target["id"])
+                await store.delete_at_rest(target["id"])
         return back_to_devices()
 
     @app.post("/devices/revoke-others")
@@ -148,7 +151,7 @@ def build_app(store: AsyncStore, violations: List[Dict[str, Any]]) -> FastAPI:
         if user is not None:
             for s in await store.list_by_user_id(user):
                 if s["id"] != current_id(request):
-                    await store.delete(s["id"])
+                    await store.delete_at_rest(s["id"])
         return back_to_devices()
 
     @app.post("/devices/logout")

@@ -495,3 +495,52 @@ describe('module formats', () => {
     assert.throws(() => clock.advance(0.5), (e) => e instanceof SessionError && e.code === 'SESSION_INVALID')
   })
 })
+
+describe('ids hashed at rest', () => {
+  const idHashKey = 'a node test server key of forty bytes....'
+
+  test('listings show ids at rest; idAtRest finds this device; deleteAtRest ends one', async (t) => {
+    const { mkdtempSync, readFileSync, readdirSync, statSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'at-rest-'))
+    const store = await Store.open({ backend: 'file', path: dir, cleanupIntervalMs: 0, idsAtRest: 'hmac-sha256', idHashKey })
+    t.after(() => store.close())
+    const a = await store.create({ userId: 'u', data: { n: 1 } })
+    const b = await store.create({ userId: 'u' })
+    assert.equal((await store.get(a.id)).data.n, 1)
+    const rotated = await store.rotate(b.id)
+    assert.equal((await store.get(rotated.id)).userId, 'u')
+    const listed = (await store.listByUserId('u')).map((s) => s.id).sort()
+    assert.deepEqual(listed, [store.idAtRest(a.id), store.idAtRest(rotated.id)].sort())
+    assert.ok(!listed.includes(a.id))
+    // Nothing the store handed out is on disk, in a name or in a record.
+    const dump = readdirSync(dir, { recursive: true })
+      .map((f) => f + (statSync(join(dir, f)).isFile() ? readFileSync(join(dir, f), 'utf8') : ''))
+      .join('\n')
+    for (const id of [a.id, b.id, rotated.id]) assert.ok(!dump.includes(id), 'an id at rest')
+    await store.deleteAtRest(store.idAtRest(a.id))
+    assert.equal(await store.get(a.id), null)
+  })
+
+  test('plain ids are their own ids at rest', async () => {
+    const store = await Store.open({ cleanupIntervalMs: 0 })
+    const s = await store.create({ userId: 'u' })
+    assert.equal(store.idAtRest(s.id), s.id)
+    await store.deleteAtRest(s.id)
+    assert.equal(await store.get(s.id), null)
+    await store.close()
+  })
+
+  test('a short key, an unknown mode and the Go-compatible mode are CONFIG_INVALID, the key never shown', async () => {
+    await rejects(Store.open({ idsAtRest: 'hmac-sha256', idHashKey: 'too short a secret' }), 'CONFIG_INVALID', (err) => {
+      assert.equal(err.details.option, 'idHashKey')
+      assert.ok(!err.message.includes('too short a secret'))
+    })
+    await rejects(Store.open({ idsAtRest: 'md5' }), 'CONFIG_INVALID', (err) => assert.equal(err.details.option, 'idsAtRest'))
+    await rejects(Store.open({ idsAtRest: 'hmac-sha256' }), 'CONFIG_INVALID', (err) => assert.equal(err.details.option, 'idHashKey'))
+    await rejects(Store.open({ idsAtRest: 'sha256', omnistorageCompat: true }), 'CONFIG_INVALID', (err) =>
+      assert.equal(err.details.option, 'idsAtRest'),
+    )
+  })
+})

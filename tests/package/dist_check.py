@@ -173,6 +173,16 @@ def test_npm_install_takes_the_platform_package_through_optional_dependencies(no
             assert (installed / package / licence).is_file(), f"{package} has no {licence}"
 
 
+def test_npx_omnisession_runs_the_admin_command(node_app: pathlib.Path, toolless: Dict[str, str]) -> None:
+    """`npx omnisession`: the package's bin, the admin command of the installed addon."""
+    db = node_app / "cli.db"
+    run(["node", "-e", "const { Store } = require('omnisession');"
+         f"Store.open({{ backend: 'sqlite', path: {json.dumps(str(db))} }})"
+         ".then(async (s) => { await s.create({ userId: 'u' }); await s.close() })"], toolless, node_app)
+    out = run(["npx", "--no-install", "omnisession", "stats", "--url", f"sqlite://{db}", "--json"], toolless, node_app)
+    assert json.loads(out.stdout)["live"] == 1, out.stdout
+
+
 @pytest.mark.parametrize("example", ["express", "fetch"])
 def test_readme_node_example_runs_against_the_installed_package(
     example: str, node_app: pathlib.Path, toolless: Dict[str, str]
@@ -297,6 +307,16 @@ def test_pip_installed_the_wheel_with_its_licences(py_app: pathlib.Path, toolles
     version, licences = out.stdout.splitlines()
     assert version == VERSION
     assert licences.split() == ["LICENSE-APACHE", "LICENSE-MIT"], licences
+
+
+def test_the_wheel_installs_the_omnisession_console_script(py_app: pathlib.Path, toolless: Dict[str, str]) -> None:
+    db = py_app / "cli.db"
+    python = py_app / "venv" / "bin" / "python"
+    run([str(python), "-c", "import omnisession, sys\n"
+         f"with omnisession.Store.open(backend='sqlite', path={str(db)!r}) as s: s.create('u')"], toolless, py_app)
+    out = run([str(py_app / "venv" / "bin" / "omnisession"), "stats", "--url", f"sqlite://{db}", "--json"],
+              toolless, py_app)
+    assert json.loads(out.stdout)["live"] == 1, out.stdout
 
 
 @pytest.mark.parametrize("example", ["fastapi", "django"])

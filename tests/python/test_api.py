@@ -468,3 +468,43 @@ def test_logging_goes_through_the_omnisession_logger(caplog: pytest.LogCaptureFi
     warnings = [r for r in caplog.records if r.name == "omnisession" and r.levelno == logging.WARNING]
     assert any("session_limit_exceeded" in r.getMessage() for r in warnings)
     assert not any(r.levelno < logging.WARNING for r in caplog.records if r.name == "omnisession")
+
+
+ID_HASH_KEY = "a python test server key of forty bytes."
+
+
+def test_ids_hashed_at_rest_list_as_ids_at_rest_and_never_reach_the_disk(tmp_path: Any) -> None:
+    path = tmp_path / "s.db"
+    with Store.open(backend="sqlite", path=str(path), cleanup_interval=0,
+                    ids_at_rest="hmac-sha256", id_hash_key=ID_HASH_KEY) as store:
+        a = store.create("u", data={"n": 1})
+        b = store.rotate(store.create("u")["id"])
+        assert store.get(a["id"])["data"] == {"n": 1}
+        listed = sorted(s["id"] for s in store.list_by_user_id("u"))
+        assert listed == sorted([store.id_at_rest(a["id"]), store.id_at_rest(b["id"])])
+        assert a["id"] not in listed
+        store.delete_at_rest(store.id_at_rest(a["id"]))
+        assert store.get(a["id"]) is None
+    dump = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    for id in (a["id"], b["id"]):
+        assert id.encode() not in dump
+
+
+async def test_async_store_has_the_same_at_rest_methods() -> None:
+    store = await AsyncStore.open(cleanup_interval=0, ids_at_rest="sha256")
+    s = await store.create("u")
+    assert store.id_at_rest(s["id"]) != s["id"]
+    assert [x["id"] for x in await store.list_by_user_id("u")] == [store.id_at_rest(s["id"])]
+    await store.delete_at_rest(store.id_at_rest(s["id"]))
+    assert await store.get(s["id"]) is None
+    await store.close()
+
+
+def test_a_short_id_hash_key_is_config_invalid_and_never_shown() -> None:
+    with pytest.raises(ConfigInvalidError) as err:
+        Store.open(ids_at_rest="hmac-sha256", id_hash_key="too short a secret")
+    assert err.value.details["option"] == "id_hash_key"
+    assert "too short a secret" not in str(err.value)
+    with pytest.raises(ConfigInvalidError) as err:
+        Store.open(ids_at_rest="sha256", omnistorage_compat=True)
+    assert err.value.details["option"] == "ids_at_rest"

@@ -10,11 +10,12 @@ pub mod custom;
 pub mod file;
 pub mod memory;
 mod owner_only;
+mod raw;
 pub mod redis;
 pub mod sqlite;
 
 use crate::controls::admission::Admission;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::session::Session;
 use async_trait::async_trait;
 use std::fmt::Debug;
@@ -44,6 +45,7 @@ impl Record {
 }
 
 pub use crate::controls::expiry::is_live;
+pub use raw::{RawPage, RawRecord};
 
 /// Times every write needs: now, and until when a removed id stays unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +111,14 @@ pub trait Backend: Send + Sync + Debug + 'static {
     fn rotation_id(&self, old_id: &str) -> String {
         let _ = old_id;
         crate::id::generate()
+    }
+
+    /// Whether a rotation may move the record of `old_id` to `new_id` in one atomic step:
+    /// with ids hashed at rest the core draws the new id itself (its hash cannot be chosen)
+    /// and asks. Any id, unless the backend narrows [`Backend::rotation_id`].
+    fn rotation_allows(&self, old_id: &str, new_id: &str) -> bool {
+        let _ = (old_id, new_id);
+        true
     }
 
     /// The record with this id, expired or not (the core decides), or `None`.
@@ -177,6 +187,21 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// Removes every expired record and expired tombstone, of every site, at a cost
     /// proportional to the number expired. Returns the number of sessions removed.
     async fn purge_expired(&self, now_ms: i64) -> Result<u64>;
+
+    /// Admin (`crate::store::admin`): up to about `limit` stored records after `cursor`, of
+    /// every site, live or expired, undecoded, in a stable order; tombstones and index entries
+    /// are not records. A record that cannot be read or decoded is returned all the same
+    /// (that is what `omnisession check` looks for); listings skip it.
+    ///
+    /// The default refuses: a custom backend has no way to walk its records as stored.
+    async fn raw_page(&self, cursor: Option<&str>, limit: usize) -> Result<RawPage> {
+        let _ = (cursor, limit);
+        Err(Error::config(
+            "backend",
+            "this backend cannot list its stored records (admin operations need memory, \
+             sqlite, file or redis)",
+        ))
+    }
 
     /// Releases connections and files. Idempotent.
     async fn close(&self) -> Result<()>;

@@ -4,6 +4,7 @@
 //! login, lifetime or save.
 
 use super::{NewSession, SessionUpdate, Store, apply, not_found};
+use crate::at_rest::IssuedIds;
 use crate::controls::expiry::Lifetime;
 use crate::controls::user::UserRule;
 use crate::error::{Error, ErrorKind, Result};
@@ -39,8 +40,9 @@ impl Store {
     /// (bounded by `max_lifetime`), so an active user stays signed in at one write per half
     /// window instead of one per request.
     pub async fn get_sliding(&self, id: &str, rolling_ms: u64) -> Result<Option<Session>> {
-        let found = self.inner.read(id, Some(rolling_ms)).await?;
-        Ok(found.map(std::sync::Arc::unwrap_or_clone))
+        let s = &self.inner;
+        let found = s.read(&s.ids().id_at_rest(id), Some(rolling_ms)).await?;
+        Ok(found.map(|x| s.ids().shown(std::sync::Arc::unwrap_or_clone(x), id)))
     }
 
     /// Signs `user_id` in, in one atomic step: a new id (fixation defence), the user attached,
@@ -65,8 +67,9 @@ impl Store {
         s.check_data(&mut set, None, Some(&user))?;
         if let Some(from) = login.from.as_deref() {
             if id::is_well_formed(from) {
+                let issued = IssuedIds::default();
                 let signed_in = s
-                    .modify(from, |old, now, pending| {
+                    .modify(&s.ids().id_at_rest(from), |old, now, pending| {
                         let carry = old.user_id.as_deref().is_none_or(|u| u == user);
                         let kept = |given: &Option<String>, old: &str| {
                             given.clone().unwrap_or_else(|| {
@@ -74,7 +77,7 @@ impl Store {
                             })
                         };
                         let mut session = Session {
-                            id: s.rotation_id(&old.id)?,
+                            id: s.rotation_id(&old.id, &issued)?,
                             user_id: Some(user.clone()),
                             site_id: old.site_id.clone(),
                             organization_id: login
@@ -95,7 +98,7 @@ impl Store {
                     })
                     .await;
                 match signed_in {
-                    Ok(session) => return Ok(session),
+                    Ok(session) => return Ok(issued.shown(session)),
                     // Nothing live to sign in on: a new session, as from no session at all.
                     Err(e) if e.kind().is_gone() => {}
                     Err(e) => return Err(e),
@@ -151,18 +154,17 @@ impl Store {
                     if turns >= 4 {
                         return Err(e);
                     }
-                    if s.backend.tombstoned(&update.id, s.now().unix_ms()).await? {
+                    let id = s.ids().id_at_rest(&update.id);
+                    if s.backend.tombstoned(&id, s.now().unix_ms()).await? {
                         // Ended: the update above has reported the replay already.
-                        return Err(not_found(&update.id));
+                        return Err(not_found(&id));
                     }
-                    match s.backend.load(&update.id).await? {
+                    match s.backend.load(&id).await? {
                         // Another site's id: the conflict stands (create reported it).
                         Some(other) if other.site_id != s.options.site_id => return Err(e),
                         // Expired but not yet removed: clear it away and create again.
                         Some(_) => {
-                            s.backend
-                                .remove(std::slice::from_ref(&update.id), false, s.ctx())
-                                .await?;
+                            s.backend.remove(&[id.into_owned()], false, s.ctx()).await?;
                         }
                         // Created by a parallel request since: update it.
                         None => {}

@@ -4,10 +4,12 @@
 //! order, what counts as missing or expired, which violation is raised. Backends only store.
 //! The operations of a web request's cycle (login, upsert, sliding reads) are in `cycle.rs`.
 
+pub mod admin;
 mod cycle;
 
 pub use cycle::Login;
 
+use crate::at_rest::{IdsAtRest, IssuedIds};
 use crate::backend::{self, Backend, Modified, Page, Record, WriteCtx};
 use crate::controls::Refusal;
 use crate::controls::admission::Admission;
@@ -207,11 +209,12 @@ impl Store {
         };
         let user_id = s.check_user(new.user_id, rule)?;
         s.check_go(user_id.as_deref(), new.organization_id.as_deref())?;
-        let id = match new.id {
+        let shown = match new.id {
             Some(id) if id::is_well_formed(&id) => id,
             Some(_) => return Err(s.malformed_id(user_id.as_deref())),
             None => id::generate(),
         };
+        let id = s.ids().id_at_rest(&shown).into_owned();
         let mut data = new.data;
         s.check_data(&mut data, Some(&id), user_id.as_deref())?;
         let now = s.now();
@@ -250,7 +253,7 @@ impl Store {
             record.session.user_id.as_deref(),
         )?;
         s.report_evictions(&record.session, &evicted);
-        Ok(record.session)
+        Ok(s.ids().shown(record.session, &shown))
     }
 
     /// The live session with this id, or `None` (missing, expired, another site's, malformed
@@ -269,7 +272,9 @@ impl Store {
     /// window has passed, the read moves `last_accessed_at` (one write per that much time, not
     /// one per request), so a user who only reads stays signed in.
     pub async fn get_shared(&self, id: &str) -> Result<Option<Arc<Session>>> {
-        self.inner.read(id, None).await
+        let s = &self.inner;
+        let found = s.read(&s.ids().id_at_rest(id), None).await?;
+        Ok(found.map(|x| s.shown_shared(x, id)))
     }
 
     /// Replaces a session's data (and attaches a user to an anonymous one). Bumps `version`.
@@ -278,26 +283,29 @@ impl Store {
         s.open_check()?;
         let new_user = s.check_user(update.user_id.clone(), UserRule::Optional)?;
         s.check_go(new_user.as_deref(), update.organization_id.as_deref())?;
+        let id = s.ids().id_at_rest(&update.id);
         let mut data = update.data;
-        s.check_data(&mut data, Some(&update.id), new_user.as_deref())?;
-        s.modify(&update.id, |mut session, now, pending| {
-            check_version(&session, update.version)?;
-            attach_user(&mut session, new_user.as_deref())?;
-            session.data.clone_from(&data);
-            if let Some(org) = &update.organization_id {
-                session.organization_id = Some(org.clone());
-            }
-            if let Some(ip) = &update.ip_address {
-                session.ip_address.clone_from(ip);
-            }
-            if let Some(ua) = &update.user_agent {
-                session.user_agent.clone_from(ua);
-            }
-            s.set_expiry(&mut session, now, update.expires);
-            bump(&mut session, now);
-            s.seal(session, pending)
-        })
-        .await
+        s.check_data(&mut data, Some(&id), new_user.as_deref())?;
+        let updated = s
+            .modify(&id, |mut session, now, pending| {
+                check_version(&session, update.version)?;
+                attach_user(&mut session, new_user.as_deref())?;
+                session.data.clone_from(&data);
+                if let Some(org) = &update.organization_id {
+                    session.organization_id = Some(org.clone());
+                }
+                if let Some(ip) = &update.ip_address {
+                    session.ip_address.clone_from(ip);
+                }
+                if let Some(ua) = &update.user_agent {
+                    session.user_agent.clone_from(ua);
+                }
+                s.set_expiry(&mut session, now, update.expires);
+                bump(&mut session, now);
+                s.seal(session, pending)
+            })
+            .await?;
+        Ok(s.ids().shown(updated, &update.id))
     }
 
     /// Sets and removes top-level data keys atomically: parallel patches of different keys
@@ -311,31 +319,39 @@ impl Store {
         }
         let new_user = s.check_user(patch.user_id, UserRule::Optional)?;
         s.check_go(new_user.as_deref(), None)?;
+        let shown = id;
+        let id = s.ids().id_at_rest(shown);
         let mut set = patch.set;
-        s.check_data(&mut set, Some(id), new_user.as_deref())?;
-        s.modify(id, |mut session, now, pending| {
-            check_version(&session, patch.version)?;
-            attach_user(&mut session, new_user.as_deref())?;
-            apply(&mut session.data, &set, &patch.unset);
-            s.set_expiry(&mut session, now, patch.expires);
-            bump(&mut session, now);
-            s.seal(session, pending)
-        })
-        .await
+        s.check_data(&mut set, Some(&id), new_user.as_deref())?;
+        let patched = s
+            .modify(&id, |mut session, now, pending| {
+                check_version(&session, patch.version)?;
+                attach_user(&mut session, new_user.as_deref())?;
+                apply(&mut session.data, &set, &patch.unset);
+                s.set_expiry(&mut session, now, patch.expires);
+                bump(&mut session, now);
+                s.seal(session, pending)
+            })
+            .await?;
+        Ok(s.ids().shown(patched, shown))
     }
 
     /// Marks the session used now: moves `last_accessed_at` (and so the idle expiry), never
     /// past `expires_at`; leaves data, `updated_at` and `version` alone.
     pub async fn touch(&self, id: &str) -> Result<Session> {
-        self.inner.open_check()?;
-        self.inner.touch(id, None).await
+        let s = &self.inner;
+        s.open_check()?;
+        let touched = s.touch(&s.ids().id_at_rest(id), None).await?;
+        Ok(s.ids().shown(touched, id))
     }
 
     /// [`Store::touch`] that also sets a new expiry: a rolling session's window moves (or an
     /// expiry is shortened), bounded by `max_lifetime`. Data and `version` stay as they are.
     pub async fn touch_with(&self, id: &str, expires: Lifetime) -> Result<Session> {
-        self.inner.open_check()?;
-        self.inner.touch(id, Some(expires)).await
+        let s = &self.inner;
+        s.open_check()?;
+        let touched = s.touch(&s.ids().id_at_rest(id), Some(expires)).await?;
+        Ok(s.ids().shown(touched, id))
     }
 
     /// Gives the session a new id (same user, data and expiry); the old id is gone and
@@ -343,17 +359,39 @@ impl Store {
     pub async fn rotate(&self, id: &str) -> Result<Session> {
         let s = &self.inner;
         s.open_check()?;
-        s.modify(id, |mut session, now, _| {
-            session.id = s.rotation_id(&session.id)?;
-            bump(&mut session, now);
-            Ok(s.record(session))
-        })
-        .await
+        let issued = IssuedIds::default();
+        let rotated = s
+            .modify(&s.ids().id_at_rest(id), |mut session, now, _| {
+                session.id = s.rotation_id(&session.id, &issued)?;
+                bump(&mut session, now);
+                Ok(s.record(session))
+            })
+            .await?;
+        Ok(issued.shown(rotated))
     }
 
     /// Deletes a session; a missing one is not an error. The id stays unusable for
     /// `tombstone_ttl` (no resurrection by an in-flight request after logout).
     pub async fn delete(&self, id: &str) -> Result<()> {
+        let s = &self.inner;
+        s.open_check()?;
+        if !id::is_well_formed(id) {
+            return Err(s.malformed_id(None));
+        }
+        self.delete_at_rest(&s.ids().id_at_rest(id)).await
+    }
+
+    /// What a listing ([`Store::list`], [`Store::list_by_user_id`]) shows as the id of the
+    /// session with this id: the id itself, or with `ids_at_rest` its hash. How an "active
+    /// devices" page finds "this device" among a user's sessions.
+    pub fn id_at_rest(&self, id: &str) -> String {
+        self.inner.ids().id_at_rest(id).into_owned()
+    }
+
+    /// [`Store::delete`] of a session by the id a listing showed ([`Store::id_at_rest`]):
+    /// with `ids_at_rest`, the store cannot know the ids behind the hashes it lists, and
+    /// [`Store::delete`] would hash the hash. The same as `delete` without it.
+    pub async fn delete_at_rest(&self, id: &str) -> Result<()> {
         let s = &self.inner;
         s.open_check()?;
         if !id::is_well_formed(id) {
@@ -602,10 +640,27 @@ impl Inner {
         }
     }
 
-    /// The backend's choice of a rotated id (see [`Backend::rotation_id`]), refused unless it
-    /// is a well-formed id other than the old one.
-    fn rotation_id(&self, old_id: &str) -> Result<String> {
-        let new_id = self.backend.rotation_id(old_id);
+    fn ids(&self) -> &IdsAtRest {
+        &self.options.ids_at_rest
+    }
+
+    /// [`IdsAtRest::shown`] for a shared session: copied only when ids are hashed.
+    fn shown_shared(&self, session: Arc<Session>, shown: &str) -> Arc<Session> {
+        if self.ids().is_hashed() {
+            Arc::new(self.ids().shown(Arc::unwrap_or_clone(session), shown))
+        } else {
+            session
+        }
+    }
+
+    /// A new id for a rotation of `old_id` (as held at rest), noted in `issued` so that the
+    /// caller gets the id it will present: the backend's choice ([`Backend::rotation_id`]),
+    /// or with ids hashed at rest [`IdsAtRest::rotation_id`]'s. Refused unless it is a
+    /// well-formed id other than the old one.
+    fn rotation_id(&self, old_id: &str, issued: &IssuedIds) -> Result<String> {
+        let new = self.ids().rotation_id(&*self.backend, old_id);
+        let new_id = new.at_rest.clone();
+        issued.push(new);
         if id::is_well_formed(&new_id) && new_id != old_id {
             Ok(new_id)
         } else {

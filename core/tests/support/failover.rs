@@ -129,6 +129,9 @@ pub struct Verdict {
     pub over_admitted: usize,
     /// The most live sessions of a user as its index lists them (`list_by_user_id`).
     pub max_indexed: usize,
+    /// Sessions a listing returned more than once (Redis SCAN may repeat a key: counted, and
+    /// each session counted once below).
+    pub listed_twice: usize,
     /// Live sessions missing from their user's index: a lost index write (its record, on
     /// another shard, survived), which lets the user past the limit.
     pub unindexed: usize,
@@ -280,6 +283,7 @@ impl Verdict {
             .add("max_live_per_user", self.max_live)
             .add("max_indexed_per_user", self.max_indexed)
             .add("unindexed", self.unindexed)
+            .add("listed_twice", self.listed_twice)
             .add("over_admitted", self.over_admitted)
             .print();
         for m in &self.messages {
@@ -416,10 +420,12 @@ impl Load {
         loop {
             let page = settled(|| store.list(cursor.as_deref(), Some(500))).await;
             for s in page.sessions {
-                per_user
-                    .entry(s.user_id.unwrap_or_default())
-                    .or_default()
-                    .push(s.id);
+                let ids = per_user.entry(s.user_id.unwrap_or_default()).or_default();
+                if ids.contains(&s.id) {
+                    v.listed_twice += 1;
+                } else {
+                    ids.push(s.id);
+                }
             }
             cursor = page.cursor;
             if cursor.is_none() {

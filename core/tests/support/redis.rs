@@ -727,6 +727,11 @@ impl RedisServer {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        let replication = self.query(replica, &["INFO", "replication"]);
+        panic!(
+            "CLUSTER FAILOVER on node {replica} did not promote it in 3 tries: {:?}",
+            replication.as_ref().map(Reply::text)
+        );
     }
 
     /// Waits until `node` is a master serving slots in its own view and in every live node's,
@@ -734,22 +739,35 @@ impl RedisServer {
     /// master (its promotion).
     pub fn wait_promoted(&self, node: usize) -> Instant {
         let mut promoted = None;
-        wait_for("the replica's promotion", || {
+        let sees_it = |i: usize| {
+            self.cluster_nodes(i)
+                .iter()
+                .any(|n| n.port == self.ports[node] && n.master && !n.failed && !n.slots.is_empty())
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
             if promoted.is_none() && self.role(node) == Some("master") {
                 promoted = Some(Instant::now());
             }
-            promoted.is_some()
-                && self.live().all(|i| {
-                    self.cluster_ok(i)
-                        && self.cluster_nodes(i).iter().any(|n| {
-                            n.port == self.ports[node]
-                                && n.master
-                                && !n.failed
-                                && !n.slots.is_empty()
-                        })
-                })
-        });
-        promoted.unwrap()
+            if let Some(at) = promoted
+                && self.live().all(|i| self.cluster_ok(i) && sees_it(i))
+            {
+                return at;
+            }
+            if Instant::now() > deadline {
+                let views: Vec<String> = self
+                    .live()
+                    .map(|i| format!("node {i}: ok {} sees it {}", self.cluster_ok(i), sees_it(i)))
+                    .collect();
+                let nodes = self.query(node, &["CLUSTER", "NODES"]);
+                panic!(
+                    "node {node} not promoted everywhere in 20 s (role {:?}): {views:?}\n{}",
+                    self.role(node),
+                    nodes.as_ref().map_or("", Reply::text),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits until every node runs and agrees on one set of masters, the cluster is ok on

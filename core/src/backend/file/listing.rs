@@ -12,7 +12,7 @@ use crate::session::Session;
 
 impl Dirs {
     /// Ids of every session file, in no order.
-    fn session_ids(&self) -> Result<Vec<String>> {
+    pub(super) fn session_ids(&self) -> Result<Vec<String>> {
         let names = names(&self.sessions).map_err(|e| io_error("cannot list sessions", &e))?;
         Ok(names
             .into_iter()

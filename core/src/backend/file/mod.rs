@@ -19,19 +19,20 @@
 //! and removes, directory listings), `lock` (the lock, and running work with or without it),
 //! `records` (session files, sidecars and their markers), `tombstones`, `admit` (admission
 //! plans and evictions), `steps` (insert, the write half of modify, remove), `listing` (the
-//! user index and walks of a site) and `sweep` (purge by expiry bucket).
+//! user index and walks of a site), `raw` (the admin walk) and `sweep` (purge by expiry bucket).
 
 mod admit;
 mod fsio;
 mod layout;
 mod listing;
 mod lock;
+mod raw;
 mod records;
 mod steps;
 mod sweep;
 mod tombstones;
 
-use super::{Backend, Change, Modified, Page, Record, WriteCtx, owner_only};
+use super::{Backend, Change, Modified, Page, RawPage, Record, WriteCtx, owner_only};
 use crate::controls::admission::Admission;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
@@ -256,6 +257,12 @@ impl Backend for FileBackend {
 
     async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
         self.locked(move |d| d.purge_expired(now_ms)).await
+    }
+
+    async fn raw_page(&self, cursor: Option<&str>, limit: usize) -> Result<RawPage> {
+        let cursor = cursor.map(str::to_owned);
+        self.read(move |d| d.raw_page(cursor.as_deref(), limit))
+            .await
     }
 
     async fn close(&self) -> Result<()> {

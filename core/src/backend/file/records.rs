@@ -71,7 +71,7 @@ impl Dirs {
     }
 
     /// The sidecar of `id`; `None` if missing or unreadable as a sidecar.
-    fn read_meta(&self, id: &str) -> Result<Option<Meta>> {
+    pub(super) fn read_meta(&self, id: &str) -> Result<Option<Meta>> {
         let bytes = read_opt(&self.meta_path(id))
             .map_err(|e| io_error_for("cannot read a session sidecar", &e, id))?;
         let Some(bytes) = bytes else { return Ok(None) };

@@ -9,7 +9,7 @@
 
 mod key;
 
-use super::{Backend, Change, Modified, Page, Record, WriteCtx, is_live};
+use super::{Backend, Change, Modified, Page, RawPage, RawRecord, Record, WriteCtx, is_live};
 use crate::controls::admission::{Admission, Member};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
@@ -456,6 +456,40 @@ impl Backend for MemoryBackend {
             index.tombstones.remove(&id);
         }
         Ok(removed)
+    }
+
+    async fn raw_page(&self, cursor: Option<&str>, limit: usize) -> Result<RawPage> {
+        // Records are kept decoded, so each is its wire JSON; in id order, as `page`.
+        let mut all: Vec<(Arc<Session>, Option<i64>)> = Vec::new();
+        for shard in &self.shards {
+            let shard = lock(shard);
+            all.extend(
+                shard
+                    .records
+                    .values()
+                    .filter(|s| cursor.is_none_or(|c| s.session.id.as_str() > c))
+                    .map(|s| (Arc::clone(&s.session), s.expires_ms)),
+            );
+        }
+        all.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+        let more = all.len() > limit;
+        all.truncate(limit);
+        let cursor = if more {
+            all.last().map(|(s, _)| s.id.clone())
+        } else {
+            None
+        };
+        let records = all
+            .into_iter()
+            .map(|(s, expires_ms)| RawRecord {
+                id: s.id.clone(),
+                bytes: s.to_wire().into_bytes(),
+                unreadable: None,
+                expires_ms,
+                indexed_as: Some((s.site_id.clone(), s.user_id.clone())),
+            })
+            .collect();
+        Ok(RawPage { records, cursor })
     }
 
     async fn close(&self) -> Result<()> {

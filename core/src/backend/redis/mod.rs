@@ -12,6 +12,7 @@ mod cluster_link;
 mod conn;
 mod go_index;
 mod keys;
+mod raw;
 mod recent;
 mod rewrite;
 mod scan;
@@ -23,7 +24,7 @@ mod slot;
 pub(crate) use client::Tls;
 pub(crate) use conn::{Durability, Target};
 
-use super::{Backend, Change, Modified, Page, Record, WriteCtx, is_live};
+use super::{Backend, Change, Modified, Page, RawPage, Record, WriteCtx, is_live};
 use crate::controls::admission::{Admission, Decision, Member};
 use crate::controls::expiry::ExpiryRule;
 use crate::error::{Error, ErrorKind, Result};
@@ -454,6 +455,10 @@ impl Backend for RedisBackend {
         }
     }
 
+    fn rotation_allows(&self, old_id: &str, new_id: &str) -> bool {
+        !self.conn.is_cluster() || self.keys.session_slot(old_id) == self.keys.session_slot(new_id)
+    }
+
     async fn tombstoned(&self, id: &str, now_ms: i64) -> Result<bool> {
         self.tombstone_in_force(id, now_ms).await
     }
@@ -710,6 +715,10 @@ impl Backend for RedisBackend {
             },
         )
         .await
+    }
+
+    async fn raw_page(&self, cursor: Option<&str>, limit: usize) -> Result<RawPage> {
+        self.raw(cursor, limit).await
     }
 
     async fn close(&self) -> Result<()> {

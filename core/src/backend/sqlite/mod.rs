@@ -21,18 +21,19 @@
 //! One concept per child module: `schema` (SQL, version, pragmas), `pool` (the writer, the
 //! readers and the blocking-pool plumbing), `tx` (transactions), `queries` (the statements and
 //! their helpers), `rows` (decoding rows, corrupt records), `steps` (admission and the write
-//! half of modify), `purge` (the batched sweep) and `errors`.
+//! half of modify), `purge` (the batched sweep), `raw` (the admin walk) and `errors`.
 
 mod errors;
 mod pool;
 mod purge;
 mod queries;
+mod raw;
 mod rows;
 mod schema;
 mod steps;
 mod tx;
 
-use super::{Backend, Change, Modified, Page, Record, WriteCtx, owner_only};
+use super::{Backend, Change, Modified, Page, RawPage, Record, WriteCtx, owner_only};
 use crate::controls::admission::Admission;
 use crate::error::{Error, Result};
 use crate::session::Session;
@@ -287,6 +288,10 @@ impl Backend for SqliteBackend {
 
     async fn purge_expired(&self, now_ms: i64) -> Result<u64> {
         self.purge(now_ms).await
+    }
+
+    async fn raw_page(&self, cursor: Option<&str>, limit: usize) -> Result<RawPage> {
+        self.raw(cursor, limit).await
     }
 
     async fn close(&self) -> Result<()> {
