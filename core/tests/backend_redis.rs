@@ -802,3 +802,39 @@ async fn wait_replicas_acknowledges_only_what_replicas_hold() {
         assert!(store.get(&s.id).await.unwrap().is_some());
     }
 }
+
+/// A write waiting for its replicas when its master is demoted (a coordinated `FAILOVER`):
+/// `BACKEND_UNAVAILABLE` at once, as any write whose fate a failover decides, never
+/// `BACKEND_ERROR` and never a wait to the end of `wait_timeout`. A standalone master closes
+/// its clients' connections; a cluster master answers the `WAIT` `UNBLOCKED` (seen in the
+/// manual-failover runs), which `client.rs` maps the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_cut_short_by_a_failover_is_unavailable() {
+    let master = RedisServer::single(&[]);
+    let port = master.port(0).to_string();
+    let replica = RedisServer::single(&["--replicaof", "127.0.0.1", &port]);
+    redis_server::wait_for("the replica in sync", || {
+        redis_server::redis_cli(&["-p", &port, "INFO", "replication"]).contains("state=online")
+    });
+    let store = Store::open(Options {
+        wait_replicas: 2,
+        wait_timeout_ms: 2500,
+        ..options(&master, "unblocked:")
+    })
+    .await
+    .unwrap();
+    let replica_port = replica.port(0).to_string();
+    let failover = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        redis_server::redis_cli(&["-p", &port, "FAILOVER", "TO", "127.0.0.1", &replica_port])
+    });
+    let started = Instant::now();
+    let e = store.create(user("u")).await.unwrap_err();
+    assert_eq!(failover.await.unwrap().trim(), "OK");
+    assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "not cut short: {e}"
+    );
+    eprintln!("DIAG {e}");
+}

@@ -52,7 +52,7 @@ pub(crate) fn is_unavailable(e: &RedisError) -> bool {
         || e.is_connection_dropped()
         || e.is_unrecoverable_error()
         || matches!(
-            e.code(),
+            server_code(e).as_deref(),
             Some(
                 "CLUSTERDOWN"
                     | "TRYAGAIN"
@@ -61,8 +61,19 @@ pub(crate) fn is_unavailable(e: &RedisError) -> bool {
                     | "READONLY"
                     | "MOVED"
                     | "ASK"
+                    // A `WAIT` cut short when its master became a replica (a failover).
+                    | "UNBLOCKED"
             )
         )
+}
+
+/// The server's error code, also where a pipeline carried it (the first failed command's),
+/// which `RedisError::code` gives only for the codes redis-rs knows.
+fn server_code(e: &RedisError) -> Option<String> {
+    e.code().map(str::to_owned).or_else(|| {
+        let items = e.clone().into_server_errors()?;
+        items.first().map(|(_, err)| err.code().to_owned())
+    })
 }
 
 /// Whether Redis refused the URL's credentials, wanted some, or does not let its user run
