@@ -833,7 +833,7 @@ async fn a_wait_cut_short_by_a_failover_is_unavailable() {
     assert_eq!(failover.await.unwrap().trim(), "OK");
     assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
     assert!(
-        started.elapsed() < Duration::from_millis(2000),
+        started.elapsed() < Duration::from_secs(2),
         "not cut short: {e}"
     );
     eprintln!("DIAG {e}");
