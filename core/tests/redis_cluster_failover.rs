@@ -278,23 +278,22 @@ async fn a_manual_failover_loses_nothing_and_the_store_keeps_serving() {
         let replica = server.replica_of(master);
         let t = load.fault();
         durable.fault_at(t);
-        // Asked again (3 times at most) when Redis undoes the promotion: counted below.
-        let mut asked = 0;
-        let promoted = loop {
-            server.failover(replica);
-            asked += 1;
-            match server.promotion(replica) {
-                Ok(at) => break at,
-                Err(why) if asked < 3 => undone.push(why),
-                Err(why) => panic!("{why}; before: {undone:?}"),
-            }
-        };
+        server.failover(replica);
+        // Redis sometimes promotes the replica and then gives its slots back to the old
+        // master (about half the rounds of the long run, back to back): a failover and a
+        // fail-back for the store to follow. Counted; the run must have real promotions too.
+        match server.promotion(replica) {
+            Ok(at) => promotion.push(at - t),
+            Err(why) if why.contains("a replica again") => undone.push(why),
+            Err(why) => panic!("{why}"),
+        }
         recovery.push(load.served_after(t).await);
-        promotion.push(promoted - t);
         // The old master now replicates the new one.
         server.wait_healthy();
+        server.wait_epochs_agree();
         load.progress(if long_mode() { 1000 } else { 200 }).await;
     }
+    assert!(!promotion.is_empty(), "no promotion held: {undone:?}");
     let v = load.finish().await;
     let dv = durable.finish().await;
     let what = "redis cluster: manual CLUSTER FAILOVER";

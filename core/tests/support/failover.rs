@@ -414,13 +414,20 @@ impl Load {
                 v.losses.push((Instant::now(), at));
             }
         }
-        // Every live session, from every master, by user.
+        // Every live session of this load's users, from every master, by user. Only theirs:
+        // another load on the same keys (a store beside, with other users) may still be
+        // running, and a listing is no snapshot: one of its users can show a session being
+        // ended beside the one replacing it.
         let mut per_user: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut cursor: Option<String> = None;
         loop {
             let page = settled(|| store.list(cursor.as_deref(), Some(500))).await;
             for s in page.sessions {
-                let ids = per_user.entry(s.user_id.unwrap_or_default()).or_default();
+                let user = s.user_id.unwrap_or_default();
+                if !self.users.contains(&user) {
+                    continue;
+                }
+                let ids = per_user.entry(user).or_default();
                 if ids.contains(&s.id) {
                     v.listed_twice += 1;
                 } else {

@@ -618,6 +618,24 @@ impl RedisServer {
         }
     }
 
+    /// Waits until every live node has the same current epoch: the last failover's new
+    /// configuration is known everywhere. A manual failover asked before that can be promoted
+    /// and then undone (its epoch collides with the previous one's).
+    pub fn wait_epochs_agree(&self) {
+        let epoch = |i: usize| {
+            self.query(i, &["CLUSTER", "INFO"]).and_then(|r| {
+                r.text()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("cluster_current_epoch:"))
+                    .map(|e| e.trim().to_owned())
+            })
+        };
+        wait_for("every node at one current epoch", || {
+            let epochs: Vec<Option<String>> = self.live().map(epoch).collect();
+            epochs.iter().all(|e| e.is_some() && *e == epochs[0])
+        });
+    }
+
     fn cluster_ok(&self, node: usize) -> bool {
         self.query(node, &["CLUSTER", "INFO"])
             .is_some_and(|r| r.text().contains("cluster_state:ok"))
@@ -742,9 +760,8 @@ impl RedisServer {
     }
 
     /// [`RedisServer::wait_promoted`], or what each node sees when `node` is not promoted
-    /// everywhere within 20 s, or is a replica again once it was a master: Redis can undo a
-    /// manual failover that raced the previous one's configuration (seen about once in ten
-    /// rounds in a row), and the caller may ask again.
+    /// everywhere within 20 s, or is "a replica again" once it was a master: Redis can undo a
+    /// manual failover (seen in back-to-back rounds), handing the slots back to the old master.
     pub fn promotion(&self, node: usize) -> Result<Instant, String> {
         let mut promoted = None;
         let sees_it = |i: usize| {
