@@ -757,7 +757,9 @@ async fn a_write_under_a_fixed_lifetime_keeps_the_expiry_and_a_lost_index_is_reb
 async fn wait_replicas_acknowledges_only_what_replicas_hold() {
     let durable = |server: &RedisServer, prefix: &str| Options {
         wait_replicas: 1,
-        wait_timeout_ms: 200,
+        // Every step of a cluster login waits; on a busy machine a replica can take more
+        // than 200 ms to acknowledge one.
+        wait_timeout_ms: 1000,
         max_sessions_per_user: 2,
         ..options(server, prefix)
     };
