@@ -47,8 +47,10 @@ pub fn ping(port: u16) -> bool {
             .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
 }
 
+/// Polls `ready` until it holds. 40 s: a killed node's full resync and the cluster's
+/// agreement can take over 20 s when every test binary of `make test` shares two cores.
 pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(40);
     while !ready() {
         assert!(Instant::now() < deadline, "{what} did not become ready");
         std::thread::sleep(Duration::from_millis(50));

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest any single Redis call may take before it is `BACKEND_UNAVAILABLE`.
-const OP_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(3);
 /// Retries of a cluster call across a redirect, `CLUSTERDOWN` or `TRYAGAIN` (waits of 25 ms
 /// growing to 400 ms).
 const CLUSTER_RETRIES: u32 = 6;
@@ -121,7 +121,7 @@ impl Conn {
     }
 
     /// A call timed out: on a cluster, the slot map may be out of date (see `cluster_link.rs`).
-    fn stalled(&self) {
+    pub(crate) fn stalled(&self) {
         if let Conn::Cluster(link) = self {
             link.stalled();
         }

@@ -31,10 +31,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id;
 use crate::session::Session;
 use async_trait::async_trait;
-use conn::Conn;
+use conn::{Conn, OP_TIMEOUT};
 use keys::{Keys, member_value, parse_member};
 use recent::RecentRecords;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 /// How often an optimistic step is tried before giving up with `BACKEND_ERROR`.
@@ -164,6 +165,44 @@ impl RedisBackend {
             Some(d) => self.conn.durable(cmd, None, d).await,
             None => self.conn.read(cmd).await,
         }
+    }
+
+    /// One operation on one session in `OP_TIMEOUT` at most, all its calls together: each
+    /// call has that bound, but a cluster operation is several calls, and a partition met in a
+    /// late one could make it last several times as long. Cut short, the operation is left as a
+    /// crash at that point would leave it (safe at every step: docs/redis.md), and the caller
+    /// is told it may or may not have happened. The call it cut counts as stalled, as its own
+    /// timeout would have made it (a cluster gets a new connection: `cluster_link.rs`).
+    async fn bounded<T>(&self, what: &str, op: impl Future<Output = Result<T>>) -> Result<T> {
+        if let Ok(done) = tokio::time::timeout(OP_TIMEOUT, op).await {
+            return done;
+        }
+        self.conn.stalled();
+        Err(Error::unavailable(format!(
+            "redis: the {what} took longer than {} s",
+            OP_TIMEOUT.as_secs()
+        )))
+    }
+
+    /// Removes one session (`Backend::remove`): whether it was there.
+    async fn remove_id(&self, id: &str, tombstone: bool, ctx: WriteCtx) -> Result<bool> {
+        let mut next = self.starting_wire(id).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some((wire, _)) = next.take() else {
+                return Ok(false);
+            };
+            // An unreadable record is still removed; it just has no index entry to drop.
+            let session = Session::from_wire(wire.as_bytes()).ok();
+            match self
+                .remove_one(id, &wire, session.as_ref(), tombstone, ctx)
+                .await?
+            {
+                Some(removed) => return Ok(removed),
+                // Changed since `wire` (or `wire` was a stale remembered one): read it.
+                None => next = self.get_wire(id).await?.map(|w| (w, true)),
+            }
+        }
+        Err(too_busy())
     }
 
     /// Writes a tombstone: its value and its key's expiry are both the end of the tombstone.
@@ -476,35 +515,39 @@ impl Backend for RedisBackend {
         admission: Option<&Admission>,
         ctx: WriteCtx,
     ) -> Result<Vec<Session>> {
-        if self.conn.is_cluster() {
-            return self.insert_cluster(record, admission, ctx).await;
-        }
-        let idx = index_of(&self.keys, &record.session);
-        for _ in 0..MAX_ATTEMPTS {
-            let (token, evict) = match (admission, &idx) {
-                (Some(a), Some(idx)) => {
-                    let Some((state, decision, gone)) = self.decide(idx, record, a).await? else {
-                        continue;
-                    };
-                    let mut evict = decision.evict;
-                    evict.extend(gone);
-                    (Some((state.token, state.go_token)), evict)
-                }
-                _ => (None, Vec::new()),
-            };
-            let (status, wires) = self
-                .commit_single(None, record, idx.as_deref(), token.as_ref(), &evict, ctx)
-                .await?;
-            match status.as_str() {
-                "ok" => {
-                    self.recent.put(&record.session.id, &record.wire);
-                    return Ok(parse_evicted(&wires));
-                }
-                "conflict" => return Err(conflict(&record.session.id)),
-                _ => {}
+        self.bounded("create", async move {
+            if self.conn.is_cluster() {
+                return self.insert_cluster(record, admission, ctx).await;
             }
-        }
-        Err(too_busy())
+            let idx = index_of(&self.keys, &record.session);
+            for _ in 0..MAX_ATTEMPTS {
+                let (token, evict) = match (admission, &idx) {
+                    (Some(a), Some(idx)) => {
+                        let Some((state, decision, gone)) = self.decide(idx, record, a).await?
+                        else {
+                            continue;
+                        };
+                        let mut evict = decision.evict;
+                        evict.extend(gone);
+                        (Some((state.token, state.go_token)), evict)
+                    }
+                    _ => (None, Vec::new()),
+                };
+                let (status, wires) = self
+                    .commit_single(None, record, idx.as_deref(), token.as_ref(), &evict, ctx)
+                    .await?;
+                match status.as_str() {
+                    "ok" => {
+                        self.recent.put(&record.session.id, &record.wire);
+                        return Ok(parse_evicted(&wires));
+                    }
+                    "conflict" => return Err(conflict(&record.session.id)),
+                    _ => {}
+                }
+            }
+            Err(too_busy())
+        })
+        .await
     }
 
     async fn modify(
@@ -514,78 +557,56 @@ impl Backend for RedisBackend {
         admission: Option<&Admission>,
         ctx: WriteCtx,
     ) -> Result<Modified> {
-        let mut next = self.starting_wire(id).await?;
-        for _ in 0..MAX_ATTEMPTS {
-            let Some((wire, checked)) = next.take() else {
-                return Ok(Modified::Missing);
-            };
-            // From a remembered record, a refusal may be the record's past: the server's
-            // record decides, so read it and decide again.
-            let decided = decode(id, &wire).and_then(|old| Ok((change(old.clone())?, old)));
-            let (record, old) = match decided {
-                Ok(done) => done,
-                Err(_) if !checked => {
-                    next = self.get_wire(id).await?.map(|w| (w, true));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let attempt = if self.conn.is_cluster() {
-                match self
-                    .modify_cluster(&old, &wire, &record, admission, ctx)
-                    .await?
-                {
-                    Some(Modified::Written { record, evicted }) => {
-                        Attempt::Done(self.written(id, *record, evicted))
+        self.bounded("write", async move {
+            let mut next = self.starting_wire(id).await?;
+            for _ in 0..MAX_ATTEMPTS {
+                let Some((wire, checked)) = next.take() else {
+                    return Ok(Modified::Missing);
+                };
+                // From a remembered record, a refusal may be the record's past: the server's
+                // record decides, so read it and decide again.
+                let decided = decode(id, &wire).and_then(|old| Ok((change(old.clone())?, old)));
+                let (record, old) = match decided {
+                    Ok(done) => done,
+                    Err(_) if !checked => {
+                        next = self.get_wire(id).await?.map(|w| (w, true));
+                        continue;
                     }
-                    Some(Modified::Missing) => Attempt::Done(self.gone(id)),
-                    None => Attempt::Next(self.get_wire(id).await?.map(|w| (w, true))),
+                    Err(e) => return Err(e),
+                };
+                let attempt = if self.conn.is_cluster() {
+                    match self
+                        .modify_cluster(&old, &wire, &record, admission, ctx)
+                        .await?
+                    {
+                        Some(Modified::Written { record, evicted }) => {
+                            Attempt::Done(self.written(id, *record, evicted))
+                        }
+                        Some(Modified::Missing) => Attempt::Done(self.gone(id)),
+                        None => Attempt::Next(self.get_wire(id).await?.map(|w| (w, true))),
+                    }
+                } else {
+                    self.modify_single(id, (wire, checked), &old, record, admission, ctx)
+                        .await?
+                };
+                match attempt {
+                    Attempt::Done(done) => return Ok(done),
+                    Attempt::Next(from) => next = from,
                 }
-            } else {
-                self.modify_single(id, (wire, checked), &old, record, admission, ctx)
-                    .await?
-            };
-            match attempt {
-                Attempt::Done(done) => return Ok(done),
-                Attempt::Next(from) => next = from,
             }
-        }
-        Err(too_busy())
+            Err(too_busy())
+        })
+        .await
     }
 
     async fn remove(&self, ids: &[String], tombstone: bool, ctx: WriteCtx) -> Result<u64> {
         let mut removed = 0;
         for id in ids {
-            let mut next = self.starting_wire(id).await?;
-            let mut done = false;
-            for _ in 0..MAX_ATTEMPTS {
-                let Some((wire, _)) = next.take() else {
-                    done = true;
-                    break;
-                };
-                // An unreadable record is still removed; it just has no index entry to drop.
-                let session = Session::from_wire(wire.as_bytes()).ok();
-                match self
-                    .remove_one(id, &wire, session.as_ref(), tombstone, ctx)
-                    .await?
-                {
-                    Some(true) => {
-                        removed += 1;
-                        done = true;
-                        break;
-                    }
-                    Some(false) => {
-                        done = true;
-                        break;
-                    }
-                    // Changed since `wire` (or `wire` was a stale remembered one): read it.
-                    None => next = self.get_wire(id).await?.map(|w| (w, true)),
-                }
-            }
+            let one = self
+                .bounded("delete", self.remove_id(id, tombstone, ctx))
+                .await;
             self.recent.forget(id);
-            if !done {
-                return Err(too_busy());
-            }
+            removed += u64::from(one?);
         }
         Ok(removed)
     }
