@@ -838,5 +838,4 @@ async fn a_wait_cut_short_by_a_failover_is_unavailable() {
         started.elapsed() < Duration::from_secs(2),
         "not cut short: {e}"
     );
-    eprintln!("DIAG {e}");
 }
