@@ -22,8 +22,11 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 
 // What a native operation resolves to: an operation made of sessions, ready at once, returns
 // true (written for the public Store to decode) or null, instead of a Promise.
+// A synchronous operation (idAtRest, which needs no backend) is the same on both.
 type Settled<R> = R extends Promise<infer T> ? T : never
-type Public<S> = { [K in keyof S]: S[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Settled<R>> : S[K] }
+type Public<S> = {
+  [K in keyof S]: S[K] extends (...args: infer A) => infer R ? ([R] extends [string] ? S[K] : (...args: A) => Promise<Settled<R>>) : S[K]
+}
 
 // The native operations; `get` is a function bound to the store (bindings-node/src/bound.rs).
 type NativeOps = Omit<NativeStore, 'boundGet'> & { get: ReturnType<NativeStore['boundGet']> }
