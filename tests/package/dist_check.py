@@ -385,7 +385,8 @@ def test_sdist_builds_a_working_wheel(tmp_path: pathlib.Path) -> None:
 
 
 VERSIONED = ["Cargo.toml", "Cargo.lock", "package.json", "package-lock.json", "pyproject.toml", "CHANGELOG.md",
-             "core/Cargo.toml", "bindings-node/Cargo.toml", "bindings-python/Cargo.toml", "npm/linux-x64-gnu/package.json"]
+             "core/Cargo.toml", "cli/Cargo.toml", "bindings-node/Cargo.toml", "bindings-python/Cargo.toml",
+             "npm/linux-x64-gnu/package.json"]
 
 
 @pytest.mark.parametrize("where,old,new", [
