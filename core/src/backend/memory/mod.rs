@@ -139,6 +139,37 @@ impl MemoryBackend {
         lock(&self.index)
     }
 
+    /// One page of stored records in id order, for `page` and `raw_page`: those `keep`
+    /// accepts whose id comes after `cursor`, at most `limit`, and the next page's cursor
+    /// (the last id, when more follow).
+    fn stored_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&Stored) -> bool,
+    ) -> (Vec<Stored>, Option<String>) {
+        let mut all: Vec<Stored> = Vec::new();
+        for shard in &self.shards {
+            let shard = lock(shard);
+            all.extend(
+                shard
+                    .records
+                    .values()
+                    .filter(|s| keep(s) && cursor.is_none_or(|c| s.session.id.as_str() > c))
+                    .cloned(),
+            );
+        }
+        all.sort_unstable_by(|a, b| a.session.id.cmp(&b.session.id));
+        let more = all.len() > limit;
+        all.truncate(limit);
+        let next = if more {
+            all.last().map(|s| s.session.id.clone())
+        } else {
+            None
+        };
+        (all, next)
+    }
+
     fn read(&self, id: &str) -> Option<Stored> {
         self.shard(id).records.get(id.as_bytes()).cloned()
     }
@@ -377,27 +408,10 @@ impl Backend for MemoryBackend {
         limit: usize,
         now_ms: i64,
     ) -> Result<Page> {
-        let mut ids: Vec<String> = Vec::new();
-        for shard in &self.shards {
-            let shard = lock(shard);
-            ids.extend(
-                shard
-                    .records
-                    .values()
-                    .filter(|s| s.session.site_id == site && is_live(s.expires_ms, now_ms))
-                    .filter(|s| cursor.is_none_or(|c| s.session.id.as_str() > c))
-                    .map(|s| s.session.id.clone()),
-            );
-        }
-        ids.sort_unstable();
-        let more = ids.len() > limit;
-        ids.truncate(limit);
-        let sessions: Vec<Session> = ids
-            .iter()
-            .filter_map(|id| self.read(id))
-            .map(|s| Session::clone(&s.session))
-            .collect();
-        let cursor = if more { ids.last().cloned() } else { None };
+        let (stored, cursor) = self.stored_page(cursor, limit, |s| {
+            s.session.site_id == site && is_live(s.expires_ms, now_ms)
+        });
+        let sessions = stored.iter().map(|s| Session::clone(&s.session)).collect();
         Ok(Page { sessions, cursor })
     }
 
@@ -460,34 +474,21 @@ impl Backend for MemoryBackend {
 
     async fn raw_page(&self, cursor: Option<&str>, limit: usize) -> Result<RawPage> {
         // Records are kept decoded, so each is its wire JSON; in id order, as `page`.
-        let mut all: Vec<(Arc<Session>, Option<i64>)> = Vec::new();
-        for shard in &self.shards {
-            let shard = lock(shard);
-            all.extend(
-                shard
-                    .records
-                    .values()
-                    .filter(|s| cursor.is_none_or(|c| s.session.id.as_str() > c))
-                    .map(|s| (Arc::clone(&s.session), s.expires_ms)),
-            );
-        }
-        all.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
-        let more = all.len() > limit;
-        all.truncate(limit);
-        let cursor = if more {
-            all.last().map(|(s, _)| s.id.clone())
-        } else {
-            None
-        };
+        let (all, cursor) = self.stored_page(cursor, limit, |_| true);
         let records = all
             .into_iter()
-            .map(|(s, expires_ms)| RawRecord {
-                id: s.id.clone(),
-                bytes: s.to_wire().into_bytes(),
-                unreadable: None,
-                expires_ms,
-                indexed_as: Some((s.site_id.clone(), s.user_id.clone())),
-            })
+            .map(
+                |Stored {
+                     session: s,
+                     expires_ms,
+                 }| RawRecord {
+                    id: s.id.clone(),
+                    bytes: s.to_wire().into_bytes(),
+                    unreadable: None,
+                    expires_ms,
+                    indexed_as: Some((s.site_id.clone(), s.user_id.clone())),
+                },
+            )
             .collect();
         Ok(RawPage { records, cursor })
     }
