@@ -200,7 +200,7 @@ struct Tsfn(sys::napi_threadsafe_function);
 unsafe impl Send for Tsfn {}
 
 /// What the runtime and the JS thread share.
-struct Shared {
+struct Settlements {
     state: Mutex<State>,
     /// Operations on the runtime. Touched on the JS thread only: while any is out, the
     /// threadsafe function keeps the event loop alive; when none is, it must not.
@@ -214,7 +214,7 @@ struct State {
     done: Vec<Done>,
 }
 
-impl Shared {
+impl Settlements {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -242,7 +242,7 @@ impl Shared {
 
 /// The completion queue of one Node env (the main thread's, or a worker's).
 struct Completions {
-    shared: Arc<Shared>,
+    shared: Arc<Settlements>,
     tsfn: sys::napi_threadsafe_function,
 }
 
@@ -253,7 +253,7 @@ impl Completions {
     }
 
     fn new(env: &Env) -> napi::Result<Self> {
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Settlements {
             state: Mutex::new(State {
                 tsfn: None,
                 done: Vec::new(),
@@ -288,7 +288,7 @@ impl Completions {
         if let Err(e) = made {
             if tsfn.is_null() {
                 // SAFETY: the reference `into_raw` made above, never handed to Node.
-                drop(unsafe { Arc::from_raw(context.cast::<Shared>()) });
+                drop(unsafe { Arc::from_raw(context.cast::<Settlements>()) });
             }
             return Err(e);
         }
@@ -297,7 +297,7 @@ impl Completions {
     }
 
     /// One more operation on the runtime: keeps the event loop alive until it is settled.
-    fn begin(&self, env: &Env) -> napi::Result<Arc<Shared>> {
+    fn begin(&self, env: &Env) -> napi::Result<Arc<Settlements>> {
         if self.shared.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
             // SAFETY: this env's live threadsafe function, on its JS thread.
             check_status!(unsafe { sys::napi_ref_threadsafe_function(env.raw(), self.tsfn) })?;
@@ -316,8 +316,8 @@ unsafe extern "C" fn drain(
     if env.is_null() {
         return; // the env is tearing down
     }
-    // SAFETY: `context` is the `Shared` this function was made with, alive until `finalize`.
-    let shared = unsafe { &*context.cast::<Shared>() };
+    // SAFETY: `context` is the `Settlements` this function was made with, alive until `finalize`.
+    let shared = unsafe { &*context.cast::<Settlements>() };
     let (done, tsfn) = {
         let mut state = shared.lock();
         (
@@ -351,7 +351,7 @@ unsafe extern "C" fn drain(
 /// Node finalizes the threadsafe function when the env goes: no result can be queued after.
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     // SAFETY: the reference `Completions::new` gave Node.
-    let shared = unsafe { Arc::from_raw(data.cast::<Shared>()) };
+    let shared = unsafe { Arc::from_raw(data.cast::<Settlements>()) };
     let orphans = {
         let mut state = shared.lock();
         state.tsfn = None;

@@ -49,7 +49,7 @@ enum Ids {
 const ID_HASH_KEY: &str = "conformance-runs-id-hash-key-of-40-bytes";
 
 /// One case's shared backend: every store of the case is opened over it.
-struct Shared {
+struct CaseBackend {
     kind: Kind,
     ids: Ids,
     memory: Arc<MemoryBackend>,
@@ -61,7 +61,7 @@ struct Shared {
     path: PathBuf,
 }
 
-impl Shared {
+impl CaseBackend {
     fn new(kind: Kind, ids: Ids) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = match kind {
@@ -144,7 +144,7 @@ impl Shared {
 type Seen = Arc<Mutex<Vec<Violation>>>;
 
 struct Case {
-    shared: Shared,
+    shared: CaseBackend,
     clock: Arc<ManualClock>,
     stores: Vec<(String, Store, Seen)>,
     bound: HashMap<String, String>,
@@ -152,7 +152,7 @@ struct Case {
 
 impl Case {
     async fn open(kind: Kind, ids: Ids, case: &Value) -> Result<Case, String> {
-        let shared = Shared::new(kind, ids);
+        let shared = CaseBackend::new(kind, ids);
         let clock = Arc::new(ManualClock::new(START_MS));
         let default_stores = json!({"main": {}});
         let specs = case

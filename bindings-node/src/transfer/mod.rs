@@ -98,11 +98,11 @@ pub struct Encoder {
     /// Every string of the result, as UTF-8.
     bytes: Vec<u8>,
     names: Names,
-    shared: Option<(Shared, Shared)>,
+    shared: Option<(JsBuffer, JsBuffer)>,
 }
 
 /// An ArrayBuffer JS reads results from; Node keeps it alive through `reference`.
-struct Shared {
+struct JsBuffer {
     data: *mut u8,
     len: usize,
     reference: sys::napi_ref,
@@ -146,7 +146,7 @@ impl Encoder {
         let (layout, bytes) = match self.shared.take() {
             Some((l, b)) if l.len >= numbers && b.len >= self.bytes.len() => (l, b),
             old => {
-                let fresh = Shared::pair(env, host, numbers, self.bytes.len());
+                let fresh = JsBuffer::pair(env, host, numbers, self.bytes.len());
                 match fresh {
                     Ok(fresh) => {
                         if let Some((l, b)) = old {
@@ -286,7 +286,7 @@ fn prefetch(at: *const u8) {
     let _ = at;
 }
 
-impl Shared {
+impl JsBuffer {
     /// New buffers of at least `numbers` and `bytes` bytes, handed to `transfer.js`.
     fn pair(env: &Env, host: &Host, numbers: usize, bytes: usize) -> napi::Result<(Self, Self)> {
         let grown = |n: usize| n.max(FIRST_CAPACITY).next_power_of_two();

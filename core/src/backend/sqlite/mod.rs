@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::session::Session;
 use async_trait::async_trait;
 use errors::{conflict, open_error, sql_error};
-use pool::{READERS, Shared, blocking, close_connection, connect, count_wal_pages};
+use pool::{Connections, READERS, blocking, close_connection, connect, count_wal_pages};
 use queries::{
     DELETE_SITE, INSERT_ROW, SELECT_PAGE, SELECT_USER, count_live, delete_row, load_raw,
     put_tombstone, taken, tombstoned, write_row,
@@ -65,7 +65,7 @@ pub async fn open(path: &Path) -> Result<Arc<dyn Backend>> {
 
 /// The SQLite backend.
 pub struct SqliteBackend {
-    shared: Arc<Shared>,
+    shared: Arc<Connections>,
 }
 
 impl fmt::Debug for SqliteBackend {
@@ -93,7 +93,7 @@ impl SqliteBackend {
             count_wal_pages(&mut writer, &wal_pages)?;
         }
         Ok(Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new(Connections {
                 path,
                 in_memory,
                 writer: Arc::new(AsyncMutex::new(Some(writer))),

@@ -49,7 +49,7 @@ fn since_epoch_ms() -> u64 {
 }
 
 /// The connections of one backend, shared by its operations.
-pub(super) struct Shared {
+pub(super) struct Connections {
     pub(super) path: PathBuf,
     /// `:memory:` is one database per connection: everything goes through the writer.
     pub(super) in_memory: bool,
@@ -210,7 +210,7 @@ fn busy_is_none<T>(e: Error) -> Option<Result<T>> {
     (e.kind() != ErrorKind::BackendUnavailable).then_some(Err(e))
 }
 
-impl Shared {
+impl Connections {
     /// Whether calls on the calling thread are allowed now (open, and no slow call lately).
     fn quick_allowed(&self) -> bool {
         !self.closed.load(Ordering::SeqCst)
