@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import redis_benchmark  # noqa: E402
 from harness.redis_server import redis_server, replicated_redis  # noqa: E402
 from harness.scenarios import BENCH, REPLICATED_URL, python_default, scenarios  # noqa: E402
-from harness.tables import matrix, pairs_table, scaling_table, sealed_table, targets_table  # noqa: E402
+from harness.tables import matrix, pairs_table, request_table, scaling_table, sealed_table, targets_table  # noqa: E402
 
 
 def main() -> int:
@@ -80,6 +80,8 @@ def report(rows, out) -> None:
     if skipped:
         sections += ["Skipped:", *skipped, ""]
     sections += ["## Head to head (the cells of the targets, in turns)", "", pairs_table(rows)]
+    sections += ["## Request cycles on Redis (a read, then the touch or save that ends the request; in turns, "
+                 "shown, not targets)", "", request_table(rows)]
     sections += ["## Sealed cookies (one request: open the incoming value, seal the outgoing one; in turns)", "",
                  sealed_table(rows)]
     for runner in ("node", "python", "django", "rust", "go", "redis-benchmark"):

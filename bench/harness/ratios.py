@@ -61,6 +61,29 @@ PYTHON_CELLS = [
 ]
 BACKEND_NAMES = {"redis": "Redis", "sqlite": "SQLite", "memory": "memory"}
 
+# A request's whole use of a Redis store, shown beside the targets: the read that loads the
+# session, then the touch or save that ends the request. (pair, peer impl, what the peer does)
+REQUEST_CYCLES = [
+    ("node redis get+touch", "connect-redis", "connect-redis get, then touch (EXPIRE)"),
+    ("node redis get+save", "connect-redis", "connect-redis get, then set of the session"),
+    ("python redis get+touch", "redis-py raw", "redis-py GET + json.loads, then EXPIRE"),
+    ("python redis get+save", "starsessions RedisStore", "starsessions read, then write"),
+]
+
+
+def request_cycles(rows: List[Dict]) -> List[Dict]:
+    """Each measured request cycle cell: the median of its per-round ratios and both sides."""
+    out = []
+    for pair, peer, what in REQUEST_CYCLES:
+        for size in SIZES:
+            for in_flight in IN_FLIGHTS:
+                a = _pair_side(rows, pair, "omnisession", size, in_flight)
+                b = _pair_side(rows, pair, peer, size, in_flight)
+                if a and b and "rounds" in a and "rounds" in b:
+                    out.append({"pair": pair, "peer": what, "size": size, "in_flight": in_flight, "omnisession": a,
+                                "other": b, "ratio": _median_ratio(a["rounds"], b["rounds"])})
+    return out
+
 
 def _kib(size: int) -> str:
     return f"{size // 1024} KiB"

@@ -2,7 +2,7 @@
 
 from typing import Dict, List
 
-from .ratios import SEALED_PAIRS, SEALED_SIZES, sealed_ratio, size_label, targets
+from .ratios import SEALED_PAIRS, SEALED_SIZES, request_cycles, sealed_ratio, size_label, targets
 
 OPS = ["get", "create", "save", "touch", "rotate", "deleteByUserId"]
 
@@ -36,6 +36,19 @@ def pairs_table(rows: List[Dict]) -> str:
         p50s = ", ".join(f"{x:.0f}" for x in r.get("p50_rounds", []))
         size = size_label(r["size"]) if "size" in r else ""
         out.append(f"| {r['pair']} | {size} | {r.get('in_flight', '')} | {r['impl']} | {_fmt(r)} | {rounds} | {p50s} |")
+    return "\n".join(out) + "\n"
+
+
+def request_table(rows: List[Dict]) -> str:
+    """The request cycles measured head to head: both sides and the median of the per-round ratios."""
+    cycles = request_cycles(rows)
+    if not cycles:
+        return "_request cycles: not run_\n"
+    out = ["| pair | size | in flight | omnisession ops/s (p50/p99 µs) | peer | peer ops/s (p50/p99 µs) | ratio (median) |",
+           "|---|---|---|---|---|---|---|"]
+    for c in cycles:
+        out.append(f"| {c['pair']} | {size_label(c['size'])} | {c['in_flight']} | {_fmt(c['omnisession'])} | {c['peer']} "
+                   f"| {_fmt(c['other'])} | {c['ratio']:.2f} |")
     return "\n".join(out) + "\n"
 
 

@@ -8,7 +8,8 @@
 // against the better-sqlite3 store; each at 1 and 64 in flight, 1 KiB and 16 KiB. Redis get also
 // against raw node-redis (GET + JSON.parse, 64 in flight) and `redis-benchmark` (-c 1 for the
 // p50 at 1 in flight, -c 64 for the throughput ceiling); memory get against express-session's
-// MemoryStore (64 in flight, 1 KiB).
+// MemoryStore (64 in flight, 1 KiB). A request cycle on Redis (get then touch, get then save)
+// against connect-redis, shown beside them.
 //   node pairs.mjs --redis URL --tmp DIR --out FILE [--n 10000] [--n1 3000] [--rounds 5] [--pool 10000]
 //                  [--only 'redis get,sqlite'] [--sizes 1024,16384] [--inflight 1,64]
 import { execFileSync } from 'node:child_process'
@@ -48,6 +49,10 @@ const GROUPS = [
       get: [['omnisession'], ['connect-redis'], ['node-redis raw', [64]], [RB]],
       save: [['omnisession'], ['connect-redis']],
       touch: [['omnisession'], ['connect-redis']],
+      // A request's whole use of the store: the read that loads the session, then the touch or
+      // save express-session ends an unchanged or a changed request with (shown, not a target).
+      'get+touch': [['omnisession'], ['connect-redis']],
+      'get+save': [['omnisession'], ['connect-redis']],
     },
   },
   {
@@ -79,6 +84,11 @@ async function fill(store, size, count) {
 }
 
 function opOf(op, impl, store, pool) {
+  const [first, then] = op.split('+')
+  if (then) {
+    const [read, write] = [opOf(first, impl, store, pool), opOf(then, impl, store, pool)]
+    return async (i) => { await read(i); await write(i) }
+  }
   const id = (i) => pool[i % pool.length].id
   if (op === 'get') return async (i) => { if ((await store.get(id(i))) == null) throw new Error(`${impl}: lost a session`) }
   if (op === 'save') return (i) => store.save(id(i), i)

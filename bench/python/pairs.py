@@ -5,7 +5,8 @@ median of the per-round ratios.
 Redis get and save against starsessions' RedisStore, touch against redis-py's EXPIRE (starsessions
 has no touch), get against redis-py raw GET + json.loads at 64 in flight; SQLite get and save
 against the stdlib sqlite3 store on its worker thread. Each at 1 and 64 in flight, 1 KiB and
-16 KiB.
+16 KiB. A request cycle on Redis (get then touch against redis-py GET + json.loads + EXPIRE, get
+then save against starsessions' read + write), shown beside them.
 
     python pairs.py --redis URL --tmp DIR --out FILE [--n 5000] [--n1 1500] [--rounds 5] [--pool 5000]
                     [--only 'redis get,sqlite'] [--sizes 1024,16384] [--inflight 1,64]
@@ -32,6 +33,10 @@ GROUPS: List[Dict[str, Any]] = [
             "get": [(OMNI,), (STAR,), (RAW, (64,))],
             "save": [(OMNI,), (STAR,)],
             "touch": [(OMNI,), (RAW,)],
+            # A request's whole use of the store: the read that loads the session, then the touch
+            # or save that ends it (shown, not a target).
+            "get+touch": [(OMNI,), (RAW,)],
+            "get+save": [(OMNI,), (STAR,)],
         },
     },
     {
@@ -56,6 +61,15 @@ async def fill(store: Any, size: int, count: int) -> List[Dict[str, str]]:
 
 
 def op_of(op: str, impl: str, store: Any, pool: List[Dict[str, str]]) -> Any:
+    if "+" in op:
+        first, then = op.split("+")
+        read, write = op_of(first, impl, store, pool), op_of(then, impl, store, pool)
+
+        async def cycle(i: int) -> None:
+            await read(i)
+            await write(i)
+        return cycle
+
     def id(i: int) -> str:
         return pool[i % len(pool)]["id"]
 

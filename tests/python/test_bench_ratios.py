@@ -64,3 +64,17 @@ def test_scaling_rows_of_an_older_run_divide_the_largest_p99_by_the_smallest():
     t = target(rows, "sqlite: get p99 at 1000000 stored / at 1000")
     assert t["ratio"] == 1.2
     assert t["met"] is True
+
+
+def test_a_request_cycle_is_shown_as_the_median_of_its_per_round_ratios_and_is_no_target():
+    from harness.ratios import request_cycles
+
+    def side(impl, rounds):
+        return {"runner": "pairs", "pair": "node redis get+touch", "impl": impl, "backend": "redis",
+                "op": "get+touch", "size": 16384, "in_flight": 1, "rounds": rounds, "ops_per_s": sorted(rounds)[1]}
+
+    rows = [side("omnisession", [90, 300, 120]), side("connect-redis", [100, 100, 100])]
+    (cycle,) = request_cycles(rows)
+    assert (cycle["pair"], cycle["size"], cycle["in_flight"]) == ("node redis get+touch", 16384, 1)
+    assert cycle["ratio"] == 1.2  # per round 0.9, 3.0, 1.2
+    assert not any("get+touch" in t["target"] for t in targets(rows))
