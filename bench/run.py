@@ -20,6 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import redis_benchmark  # noqa: E402
+from harness.builds import debug_builds  # noqa: E402
 from harness.redis_server import redis_server, replicated_redis  # noqa: E402
 from harness.scenarios import BENCH, REPLICATED_URL, python_default, scenarios  # noqa: E402
 from harness.tables import matrix, pairs_table, request_table, scaling_table, sealed_table, targets_table  # noqa: E402
@@ -36,6 +37,10 @@ def main() -> int:
     out = a.out or (os.path.join(BENCH, "results", "smoke") if a.smoke else os.path.join(BENCH, "results"))
     os.makedirs(out, exist_ok=True)
     only = set(filter(None, a.only.split(",")))
+    if not a.smoke and (slow := debug_builds(a.python)):
+        print("bench: refusing to time bindings that are not release builds (" + "; ".join(slow) + "). "
+              "`make bench` builds release ones; see bench/README.md, How to run.", file=sys.stderr)
+        return 2
     failed = []
     with tempfile.TemporaryDirectory(prefix="omnisession-bench-") as tmp, redis_server() as port:
         url = f"redis://127.0.0.1:{port}"

@@ -78,3 +78,25 @@ def test_a_request_cycle_is_shown_as_the_median_of_its_per_round_ratios_and_is_n
     assert (cycle["pair"], cycle["size"], cycle["in_flight"]) == ("node redis get+touch", 16384, 1)
     assert cycle["ratio"] == 1.2  # per round 0.9, 3.0, 1.2
     assert not any("get+touch" in t["target"] for t in targets(rows))
+
+
+def test_a_full_run_refuses_to_time_a_debug_build(tmp_path):
+    """`bench/run.py` (not a smoke run) times only release builds: a debug build is 5-30x slower
+    than what users install. The bindings `make test` builds are debug ones."""
+    import subprocess
+
+    import omnisession._native as native
+    from harness.builds import debug_builds
+
+    slow = debug_builds(sys.executable)
+    assert (native._BUILD_PROFILE == "debug") == any(s.startswith("Python module") for s in slow)
+    run = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "..", "bench", "run.py"),
+                          "--only", "no-such-scenario", "--out", str(tmp_path), "--python", sys.executable],
+                         capture_output=True, text=True, timeout=120)
+    if slow:
+        assert run.returncode == 2, run.stderr
+        assert "refusing to time bindings that are not release builds" in run.stderr
+        assert all(s in run.stderr for s in slow)
+        assert not os.listdir(tmp_path)
+    else:
+        assert run.returncode == 0, run.stderr

@@ -231,6 +231,8 @@ def _flush_callbacks(timeout: float = 5.0) -> bool: ...
 def _panic_for_tests(asynchronous: bool = False) -> Any: ...
 def _cli_run(argv: List[str]) -> int: ...
 
+_BUILD_PROFILE: str
+
 
 __all__: Sequence[str] = [
     "AsyncStore",
@@ -245,4 +247,5 @@ __all__: Sequence[str] = [
     "_flush_callbacks",
     "_panic_for_tests",
     "_cli_run",
+    "_BUILD_PROFILE",
 ]
