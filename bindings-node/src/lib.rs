@@ -77,7 +77,11 @@ pub fn hash_session_id(id: String) -> String {
 /// to time a debug build.
 #[napi]
 pub fn build_profile() -> String {
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     profile.to_owned()
 }
 
