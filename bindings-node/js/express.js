@@ -112,7 +112,7 @@ class OmnisessionStore extends session.Store {
     const req = sess && sess.req
     if (!req || !req.headers) return {}
     const agent = req.headers['user-agent']
-    const device = typeof agent === 'string' && agent !== '' ? { userAgent: agent.slice(0, 512) } : {}
+    const device = typeof agent === 'string' && agent !== '' ? { userAgent: agent } : {}
     if (this.#recordIpAddress && typeof req.ip === 'string' && req.ip !== '') device.ipAddress = req.ip
     return device
   }

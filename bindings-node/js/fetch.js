@@ -131,7 +131,7 @@ class FetchSessions {
     if (headers === null) return {}
     const device = {}
     const agent = headers.get('user-agent')
-    if (agent) device.userAgent = agent.slice(0, 512)
+    if (agent) device.userAgent = agent
     const address = this.#recordIpAddress ? this.#recordIpAddress(source) : null
     if (typeof address === 'string' && address !== '') device.ipAddress = address
     return device

@@ -96,4 +96,10 @@ test('fetch: load records the device for the create and the login; login(session
   ;[mine] = await store.listByUserId('dave')
   assert.deepEqual([mine.userAgent, mine.ipAddress], ['agent/3', '203.0.113.6'])
   assert.throws(() => new FetchSessions({ store, recordIpAddress: true }), { code: 'CONFIG_INVALID' })
+
+  // A long header is kept to its first 512 characters by the core (MAX_USER_AGENT_CHARS).
+  s = await plain.load(new Request('https://example.test/'))
+  await plain.login(s, 'erin', new Headers({ 'user-agent': `${'é'.repeat(500)}${'x'.repeat(100)}` }))
+  ;[mine] = await store.listByUserId('erin')
+  assert.equal(mine.userAgent, `${'é'.repeat(500)}${'x'.repeat(12)}`)
 })

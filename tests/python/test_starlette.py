@@ -203,6 +203,11 @@ async def test_login_records_the_user_agent_and_the_address_only_when_opted_in(s
         # uvicorn's scope["client"]: the real peer address, recorded only when the app opted in.
         assert session["ip_address"] == ("127.0.0.1" if opted_in else "")
         assert anonymous["ip_address"] == ("127.0.0.1" if opted_in else "")
+    # A long header is kept to its first 512 characters by the core (MAX_USER_AGENT_CHARS).
+    b = Browser(serve(store_options={"backend": shared}))
+    await b.request("POST", "/login/carol", headers={"user-agent": "a" * 2000})
+    (session,) = await inspector.list_by_user_id("carol")
+    assert session["user_agent"] == "a" * 512
     await inspector.close()
 
 

@@ -244,7 +244,7 @@ def _device_of(request: Any) -> Dict[str, str]:
     device: Dict[str, str] = {}
     agent = meta.get("HTTP_USER_AGENT")
     if agent:
-        device["user_agent"] = str(agent)[:512]
+        device["user_agent"] = str(agent)
     if getattr(settings, "OMNISESSION_RECORD_IP_ADDRESS", False) is True and meta.get("REMOTE_ADDR"):
         device["ip_address"] = str(meta["REMOTE_ADDR"])
     return device

@@ -271,7 +271,7 @@ class SessionMiddleware:
             out["ip_address"] = str(scope["client"][0])
         for name, value in scope.get("headers", []):
             if name == b"user-agent":
-                out["user_agent"] = value.decode("latin-1")[:512]
+                out["user_agent"] = value.decode("latin-1")
         return out
 
     async def _load(self, scope: Scope) -> SessionState:

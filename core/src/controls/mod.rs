@@ -3,6 +3,7 @@
 //! steps. Nothing here knows a backend.
 
 pub mod admission;
+pub mod device;
 pub mod expiry;
 pub mod omnistorage;
 pub(crate) mod session_id;

@@ -5,6 +5,7 @@
 
 use super::{NewSession, SessionUpdate, Store, apply, not_found};
 use crate::at_rest::IssuedIds;
+use crate::controls::device;
 use crate::controls::expiry::Lifetime;
 use crate::controls::user::UserRule;
 use crate::error::{Error, ErrorKind, Result};
@@ -90,7 +91,10 @@ impl Store {
                             last_accessed_at: now,
                             expires_at: s.expires_at(now, now, login.expires),
                             ip_address: kept(&login.ip_address, &old.ip_address),
-                            user_agent: kept(&login.user_agent, &old.user_agent),
+                            user_agent: device::user_agent(kept(
+                                &login.user_agent,
+                                &old.user_agent,
+                            )),
                             version: if carry { old.version + 1 } else { 1 },
                         };
                         apply(&mut session.data, &set, &login.unset);

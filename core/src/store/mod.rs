@@ -16,7 +16,7 @@ use crate::controls::admission::Admission;
 use crate::controls::expiry::Lifetime;
 use crate::controls::user::UserRule;
 use crate::controls::violation::{Reporter, Violation, ViolationKind};
-use crate::controls::{omnistorage, session_id, site, size, user};
+use crate::controls::{device, omnistorage, session_id, site, size, user};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id;
 use crate::json::{self, NotJson};
@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+pub use crate::controls::device::MAX_USER_AGENT_CHARS;
 pub use crate::controls::user::MAX_USER_ID_BYTES;
 /// Page size of [`Store::list`] when none is given, and the largest accepted.
 pub const DEFAULT_PAGE: usize = 100;
@@ -229,7 +230,7 @@ impl Store {
             last_accessed_at: now,
             expires_at: s.expires_at(now, now, new.expires),
             ip_address: new.ip_address.unwrap_or_default(),
-            user_agent: new.user_agent.unwrap_or_default(),
+            user_agent: new.user_agent.map(device::user_agent).unwrap_or_default(),
             version: 1,
         };
         let pending = Pending::default();
@@ -298,7 +299,7 @@ impl Store {
                     session.ip_address.clone_from(ip);
                 }
                 if let Some(ua) = &update.user_agent {
-                    session.user_agent.clone_from(ua);
+                    session.user_agent = device::user_agent(ua.clone());
                 }
                 s.set_expiry(&mut session, now, update.expires);
                 bump(&mut session, now);
