@@ -839,3 +839,67 @@ async fn a_wait_cut_short_by_a_failover_is_unavailable() {
         "not cut short: {e}"
     );
 }
+
+/// A listing walked page by page while sessions come and go between pages: every session that
+/// lived through the whole walk is listed exactly once. A page ends inside a `SCAN` batch (the
+/// keyspace is one batch here), and the next page scans that batch again: it must resume after
+/// what it returned, not at a position that the removals and additions have moved.
+async fn a_listing_misses_nothing_while_sessions_come_and_go(server: &RedisServer) {
+    let store = Store::open(options(server, "walk:")).await.unwrap();
+    let mut survivors = std::collections::BTreeSet::new();
+    let mut doomed = Vec::new();
+    for i in 0..60 {
+        let s = store.create(user(&format!("u-walk-{i}"))).await.unwrap();
+        if i % 3 == 0 {
+            doomed.push(s.id);
+        } else {
+            survivors.insert(s.id);
+        }
+    }
+    let (mut cursor, mut seen, mut pages) = (None, Vec::new(), 0);
+    loop {
+        let page = store.list(cursor.as_deref(), Some(7)).await.unwrap();
+        assert!(page.sessions.len() <= 7);
+        seen.extend(page.sessions.into_iter().map(|s| s.id));
+        pages += 1;
+        // Between pages: one session ends, another begins (neither is a survivor).
+        if let Some(id) = doomed.pop() {
+            store.delete(&id).await.unwrap();
+        }
+        store
+            .create(user(&format!("u-walk-new-{pages}")))
+            .await
+            .unwrap();
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+        assert!(pages < 100, "the walk does not end");
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for id in &seen {
+        *counts.entry(id.as_str()).or_insert(0) += 1;
+    }
+    let missed: Vec<_> = survivors
+        .iter()
+        .filter(|id| !counts.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "{} of {} survivors never listed",
+        missed.len(),
+        survivors.len()
+    );
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "listed more than once: {twice:?}");
+}
+
+#[tokio::test]
+async fn a_listing_misses_nothing_while_sessions_come_and_go_single_node() {
+    a_listing_misses_nothing_while_sessions_come_and_go(&RedisServer::single(&[])).await;
+}
+
+#[tokio::test]
+async fn a_listing_misses_nothing_while_sessions_come_and_go_cluster() {
+    a_listing_misses_nothing_while_sessions_come_and_go(&RedisServer::cluster()).await;
+}

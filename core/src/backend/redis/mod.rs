@@ -646,32 +646,52 @@ impl Backend for RedisBackend {
         now_ms: i64,
     ) -> Result<Page> {
         let nodes = self.conn.scan_targets().await?;
-        let (mut node, mut scan, mut skip) = match cursor {
-            None => (0usize, 0u64, 0usize),
+        let (mut node, mut scan, mut after) = match cursor {
+            None => (0usize, 0u64, None),
             Some(c) => parse_cursor(c)
                 .ok_or_else(|| Error::invalid("the list cursor is not one this store issued"))?,
         };
         let pattern = self.keys.scan_pattern();
-        let mut sessions = Vec::new();
+        let mut sessions: Vec<Session> = Vec::new();
         while node < nodes.len() {
-            let (next, keys) = self
+            let (next, mut keys) = self
                 .conn
                 .scan(nodes[node].as_ref(), scan, &pattern, SCAN_COUNT)
                 .await?;
-            for (i, key) in keys.iter().enumerate().skip(skip) {
+            // A page may end inside this batch; the next one scans it again and resumes after
+            // the last id this one took from it. In id order, sessions added to or removed from
+            // the batch meanwhile move nothing else (a position would: one removal, one skipped).
+            // SCAN's own limits stay (docs/redis.md): a batch merged into this one by a shrinking
+            // keyspace may hold an id before the cursor's, not listed.
+            keys.sort_unstable();
+            // The last id this page took from this batch: where the next page resumes in it.
+            let mut taken: Option<&str> = None;
+            for key in &keys {
+                let Some(id) = self.keys.id_of(key) else {
+                    continue;
+                };
+                if after.as_deref().is_some_and(|a: &str| id <= a) {
+                    continue;
+                }
                 for (s, expires) in self.fetch(std::slice::from_ref(key)).await? {
                     if s.site_id == site && is_live(expires, now_ms) {
                         if sessions.len() == limit {
-                            // A next session exists: the next page starts with it, re-reading
-                            // this same SCAN batch from its position.
-                            let cursor = Some(format!("{node}:{scan}:{i}"));
-                            return Ok(Page { sessions, cursor });
+                            // A next session exists: the next page starts with it.
+                            let cursor = match taken {
+                                Some(last) => format!("{node}:{scan}:{last}"),
+                                None => format!("{node}:{scan}"),
+                            };
+                            return Ok(Page {
+                                sessions,
+                                cursor: Some(cursor),
+                            });
                         }
                         sessions.push(s);
+                        taken = Some(id);
                     }
                 }
             }
-            skip = 0;
+            after = None;
             scan = next;
             if scan == 0 {
                 node += 1;
@@ -748,12 +768,16 @@ impl Backend for RedisBackend {
     }
 }
 
-fn parse_cursor(c: &str) -> Option<(usize, u64, usize)> {
-    let mut parts = c.split(':');
-    let cursor = (
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-    );
-    parts.next().is_none().then_some(cursor)
+/// A list cursor: `node:scan:last-id`, the last id of a page that ended inside a batch, or
+/// `node:scan` at the start of one.
+fn parse_cursor(c: &str) -> Option<(usize, u64, Option<String>)> {
+    let mut parts = c.splitn(3, ':');
+    let node = parts.next()?.parse().ok()?;
+    let scan = parts.next()?.parse().ok()?;
+    let after = match parts.next() {
+        None => None,
+        Some(id) if id::is_well_formed(id) => Some(id.to_owned()),
+        Some(_) => return None,
+    };
+    Some((node, scan, after))
 }
