@@ -73,16 +73,10 @@ pub fn hash_session_id(id: String) -> String {
     id::hash(&id)
 }
 
-/// How this addon was compiled, `"release"` or `"debug"` (5-30x slower): the bench refuses
-/// to time a debug build.
+/// How this addon was compiled ([`omnisession::BUILD_PROFILE`]).
 #[napi]
 pub fn build_profile() -> String {
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    profile.to_owned()
+    omnisession::BUILD_PROFILE.to_owned()
 }
 
 /// A new random session id (43 base64url characters, 32 bytes from the OS CSPRNG).

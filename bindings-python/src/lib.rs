@@ -939,12 +939,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_flush_callbacks, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
-    // How this module was compiled (a debug build is 5-30x slower): the bench refuses to time one.
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    m.add("_BUILD_PROFILE", profile)?;
+    m.add("_BUILD_PROFILE", omnisession::BUILD_PROFILE)?;
     Ok(())
 }

@@ -40,6 +40,14 @@ pub use session::Session;
 pub use store::{Login, NewSession, Patch, SessionPage, SessionUpdate, Store};
 pub use timestamp::Timestamp;
 
+/// How this build was compiled, `"release"` or `"debug"` (5-30x slower): each binding reports
+/// it, and the bench refuses to time a debug build.
+pub const BUILD_PROFILE: &str = if cfg!(debug_assertions) {
+    "debug"
+} else {
+    "release"
+};
+
 /// The README's Rust examples, run as doctests so the README cannot drift from the code.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
