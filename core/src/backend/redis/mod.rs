@@ -199,7 +199,7 @@ impl RedisBackend {
             {
                 Some(removed) => return Ok(removed),
                 // Changed since `wire` (or `wire` was a stale remembered one): read it.
-                None => next = self.get_wire(id).await?.map(|w| (w, true)),
+                None => next = self.server_wire(id).await?,
             }
         }
         Err(too_busy())
@@ -254,6 +254,12 @@ impl RedisBackend {
         if let Some(wire) = self.recent.get(id) {
             return Ok(Some((wire.to_string(), false)));
         }
+        self.server_wire(id).await
+    }
+
+    /// Where a read-modify-write of `id` starts again once what it started from turned out
+    /// stale: the server's record (checked: `true`).
+    async fn server_wire(&self, id: &str) -> Result<Option<(String, bool)>> {
         Ok(self.get_wire(id).await?.map(|w| (w, true)))
     }
 
@@ -569,7 +575,7 @@ impl Backend for RedisBackend {
                 let (record, old) = match decided {
                     Ok(done) => done,
                     Err(_) if !checked => {
-                        next = self.get_wire(id).await?.map(|w| (w, true));
+                        next = self.server_wire(id).await?;
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -583,7 +589,7 @@ impl Backend for RedisBackend {
                             Attempt::Done(self.written(id, *record, evicted))
                         }
                         Some(Modified::Missing) => Attempt::Done(self.gone(id)),
-                        None => Attempt::Next(self.get_wire(id).await?.map(|w| (w, true))),
+                        None => Attempt::Next(self.server_wire(id).await?),
                     }
                 } else {
                     self.modify_single(id, (wire, checked), &old, record, admission, ctx)
