@@ -777,13 +777,41 @@ impl Backend for RedisBackend {
 /// A list cursor: `node:scan:last-id`, the last id of a page that ended inside a batch, or
 /// `node:scan` at the start of one.
 fn parse_cursor(c: &str) -> Option<(usize, u64, Option<String>)> {
-    let mut parts = c.splitn(3, ':');
-    let node = parts.next()?.parse().ok()?;
-    let scan = parts.next()?.parse().ok()?;
-    let after = match parts.next() {
-        None => None,
-        Some(id) if id::is_well_formed(id) => Some(id.to_owned()),
-        Some(_) => return None,
+    // An id holds no `:`, so the last one (if there are two) sets the id apart.
+    let (position, after) = match c.rsplit_once(':') {
+        Some((position, id)) if position.contains(':') => (position, Some(id)),
+        _ => (c, None),
     };
-    Some((node, scan, after))
+    let (node, scan) = scan::scan_position(position)?;
+    match after {
+        None => Some((node, scan, None)),
+        Some(id) if id::is_well_formed(id) => Some((node, scan, Some(id.to_owned()))),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn a_list_cursor_is_a_scan_position_and_maybe_the_last_id_taken() {
+        let id = "a".repeat(43);
+        assert_eq!(parse_cursor("2:17"), Some((2, 17, None)));
+        assert_eq!(
+            parse_cursor(&format!("0:5:{id}")),
+            Some((0, 5, Some(id.clone())))
+        );
+        for refused in [
+            "",
+            "2",
+            "x:1",
+            "2:x",
+            "0:5:",
+            "0:5:short",
+            &format!("0:5:{id}:{id}"),
+        ] {
+            assert_eq!(parse_cursor(refused), None, "{refused}");
+        }
+    }
 }

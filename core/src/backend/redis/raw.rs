@@ -3,6 +3,7 @@
 //!
 //! [`Backend::raw_page`]: crate::backend::Backend::raw_page
 
+use super::scan::scan_position;
 use super::{RedisBackend, SCAN_COUNT, scripts};
 use crate::backend::{RawPage, RawRecord};
 use crate::error::{Error, ErrorKind, Result};
@@ -15,7 +16,7 @@ impl RedisBackend {
         let nodes = self.conn.scan_targets().await?;
         let (node, scan) = match cursor {
             None => (0usize, 0u64),
-            Some(c) => parse(c)
+            Some(c) => scan_position(c)
                 .ok_or_else(|| Error::invalid("the admin cursor is not one this store issued"))?,
         };
         let Some(target) = nodes.get(node) else {
@@ -75,9 +76,4 @@ impl RedisBackend {
             Err(e) => Err(e),
         }
     }
-}
-
-fn parse(cursor: &str) -> Option<(usize, u64)> {
-    let (node, scan) = cursor.split_once(':')?;
-    Some((node.parse().ok()?, scan.parse().ok()?))
 }

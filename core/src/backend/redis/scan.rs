@@ -58,3 +58,10 @@ impl RedisBackend {
         Ok(out)
     }
 }
+
+/// Where a walk stands, `node:scan-cursor` (the admin walk's cursor, and the head of a list
+/// cursor): the index of the node and the SCAN cursor on it.
+pub(super) fn scan_position(position: &str) -> Option<(usize, u64)> {
+    let (node, scan) = position.split_once(':')?;
+    Some((node.parse().ok()?, scan.parse().ok()?))
+}
