@@ -11,6 +11,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 use std::fmt;
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,17 +144,7 @@ impl Conn {
                 }
             }
         };
-        let r = match tokio::time::timeout(OP_TIMEOUT, call).await {
-            Ok(r) => r,
-            Err(_) => Err(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "redis call timed out",
-            ))),
-        };
-        if matches!(&r, Err(e) if e.is_timeout()) {
-            self.stalled();
-        }
-        r
+        within_op_timeout(pin!(call), || self.stalled()).await
     }
 
     /// Runs a command that is safe to repeat: one retry across a dropped connection. Not
@@ -203,16 +195,9 @@ impl Conn {
                 }
             }
         };
-        let Ok(r) = tokio::time::timeout(OP_TIMEOUT, call).await else {
-            self.stalled();
-            return Err(Error::unavailable("redis: script timed out"));
-        };
-        r.map_err(|e| {
-            if e.is_timeout() {
-                self.stalled();
-            }
-            map_err(&e)
-        })
+        within_op_timeout(pin!(call), || self.stalled())
+            .await
+            .map_err(|e| map_err(&e))
     }
 
     /// [`Conn::script`] for a write that must reach `d.replicas` replicas before it counts:
@@ -262,19 +247,10 @@ impl Conn {
                     }
                 }
             };
-            let Ok(reply) = tokio::time::timeout(OP_TIMEOUT, call).await else {
-                self.stalled();
-                return Err(Error::unavailable("redis: write timed out"));
-            };
-            match reply {
+            match within_op_timeout(pin!(call), || self.stalled()).await {
                 // Not run (the server had not seen the script): loaded, send both again.
                 Err(e) if load.is_some() && e.code() == Some("NOSCRIPT") => {}
-                Err(e) => {
-                    if e.is_timeout() {
-                        self.stalled();
-                    }
-                    return Err(map_err(&e));
-                }
+                Err(e) => return Err(map_err(&e)),
                 Ok((value, acked)) => {
                     check_acked(acked, d)?;
                     return Ok(value);
@@ -344,23 +320,32 @@ async fn routed<T: FromRedisValue>(
     what: &str,
 ) -> Result<T> {
     let mut c = link.connection();
-    let value = tokio::time::timeout(
-        OP_TIMEOUT,
-        c.route_command(cmd, RoutingInfo::SingleNode(node)),
-    )
-    .await
-    .map_err(|_| {
-        link.stalled();
-        Error::unavailable(format!("redis: {what} timed out"))
-    })?
-    .map_err(|e| {
-        if e.is_timeout() {
-            link.stalled();
-        }
-        map_err(&e)
-    })?;
+    let call = c.route_command(cmd, RoutingInfo::SingleNode(node));
+    let value = within_op_timeout(pin!(call), || link.stalled())
+        .await
+        .map_err(|e| map_err(&e))?;
     redis::from_redis_value(value)
         .map_err(|e| Error::backend(format!("redis: unexpected {what} reply: {e}")))
+}
+
+/// `call`, given up after `OP_TIMEOUT` with a timeout error. On a timeout, ours or the
+/// client's, `stalled` runs: on a cluster the slot map may be out of date (`cluster_link.rs`).
+/// The call comes pinned where it was made: a cluster call's future is too large to move.
+async fn within_op_timeout<T>(
+    call: Pin<&mut impl Future<Output = Result<T, RedisError>>>,
+    stalled: impl FnOnce(),
+) -> Result<T, RedisError> {
+    let r = match tokio::time::timeout(OP_TIMEOUT, call).await {
+        Ok(r) => r,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "redis call timed out",
+        ))),
+    };
+    if matches!(&r, Err(e) if e.is_timeout()) {
+        stalled();
+    }
+    r
 }
 
 /// One pipeline of a write and its `WAIT`; on `NOSCRIPT`, loads `script` on the same
