@@ -339,7 +339,7 @@ async fn within_op_timeout<T>(
         Ok(r) => r,
         Err(_) => Err(RedisError::from(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            "redis call timed out",
+            format!("no reply within {OP_TIMEOUT:?}"),
         ))),
     };
     if matches!(&r, Err(e) if e.is_timeout()) {
