@@ -338,8 +338,9 @@ async fn failovers(fault: Fault, what: &'static str, waits: &[usize]) -> Vec<(us
                 Fault::Manual => {}
             }
             // Then a full resync (a healed or manually failed-over master is first demoted by
-            // the sentinels, on one of their periodic checks).
-            Sentinels::await_replica(old, Duration::from_secs(60))
+            // the sentinels, on one of their periodic checks: 15 s as a rule, but a restarted
+            // master once waited over 60 s for it, so the bound is generous).
+            Sentinels::await_replica(old, Duration::from_secs(120))
         });
         for ((load, recovery), &(w, _)) in loads.into_iter().zip(recovery).zip(&stores) {
             load.progress(200).await;
