@@ -49,8 +49,13 @@ pub fn ping(port: u16) -> bool {
 
 /// Polls `ready` until it holds. 40 s: a killed node's full resync and the cluster's
 /// agreement can take over 20 s when every test binary of `make test` shares two cores.
-pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(40);
+pub fn wait_for(what: &str, ready: impl FnMut() -> bool) {
+    wait_for_within(what, Duration::from_secs(40), ready);
+}
+
+/// [`wait_for`] with a bound of its own.
+pub fn wait_for_within(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
     while !ready() {
         assert!(Instant::now() < deadline, "{what} did not become ready");
         std::thread::sleep(Duration::from_millis(50));
@@ -801,8 +806,13 @@ impl RedisServer {
 
     /// Waits until every node runs and agrees on one set of masters, the cluster is ok on
     /// every node, every master has a replica and every replica is in sync.
+    ///
+    /// 90 s: a test binary may start four clusters of six nodes at once, beside the other
+    /// binaries of `make test`, on two cores; 40 s was once not enough.
     pub fn wait_healthy(&self) {
-        wait_for("a healthy cluster", || self.healthy());
+        wait_for_within("a healthy cluster", Duration::from_secs(90), || {
+            self.healthy()
+        });
     }
 
     fn healthy(&self) -> bool {
