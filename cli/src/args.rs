@@ -73,7 +73,9 @@ pub(crate) enum Command {
     /// One stored record, its id replaced by its fingerprint.
     Inspect {
         /// The session's id hash, as `list` shows it.
-        #[arg(long = "id-hash", value_name = "HASH")]
+        // A value may begin with '-': a session id pasted here by mistake does one time in
+        // 64, and must reach the check that refuses it without repeating it.
+        #[arg(long = "id-hash", value_name = "HASH", allow_hyphen_values = true)]
         id_hash: String,
     },
     /// Live sessions by site, top users, sessions expiring within the hour, record sizes.
@@ -110,7 +112,8 @@ pub(crate) struct Revoke {
     #[arg(long)]
     pub(crate) user: Option<String>,
     /// The one session with this id hash (any site), as `list` shows it.
-    #[arg(long = "id-hash", value_name = "HASH")]
+    // A value may begin with '-' (see `Inspect`).
+    #[arg(long = "id-hash", value_name = "HASH", allow_hyphen_values = true)]
     pub(crate) id_hash: Option<String>,
 }
 

@@ -128,9 +128,15 @@ fn bad_urls_and_flags_are_usage_errors_without_secrets() {
     secret(&id);
     let db = dir.path().join("empty.db");
     std::fs::File::create(&db).unwrap();
-    let run = omnisession(&["inspect", "--id-hash", &id, "--url", &sqlite_url(&db)]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("form of a session id"), "{run:?}");
+    // Also one that begins with '-', as one generated id in 64 does.
+    let dashed = format!("-{}", &id[1..]);
+    secret(&dashed);
+    for id in [&id, &dashed] {
+        let run = omnisession(&["inspect", "--id-hash", id, "--url", &sqlite_url(&db)]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("form of a session id"), "{run:?}");
+        assert!(!run.stderr.contains(&id[1..]), "the id repeated: {run:?}");
+    }
     let run = omnisession(&["inspect", "--id-hash", &fp(&id), "--url", &sqlite_url(&db)]);
     assert_eq!(run.code, 1, "{run:?}");
     let upper = fp(&id).to_ascii_uppercase();
