@@ -8,7 +8,7 @@
 use super::proxy::Proxy;
 use super::redis_server::{
     RedisServer, free_port, kill_when_this_process_ends, make_certificates, ping, redis_cli,
-    wait_for,
+    wait_for, wait_for_within,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -245,7 +245,7 @@ impl Sentinels {
     /// Waits until the server on `port` is a replica in sync with its master.
     pub fn await_replica(port: u16, within: Duration) -> Duration {
         let started = Instant::now();
-        wait_until(within, || {
+        wait_for_within("the old master as a replica in sync", within, || {
             let info = redis_cli(&["-p", &port.to_string(), "info", "replication"]);
             info.contains("role:slave") && info.contains("master_link_status:up")
         });
@@ -341,14 +341,6 @@ fn tls_args(certs: &Path, tls_port: u16) -> Vec<String> {
     .into_iter()
     .flat_map(|(k, v)| [k.to_owned(), v])
     .collect()
-}
-
-fn wait_until(within: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < within, "not done within {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The TCP port of a single-node server.
